@@ -1,0 +1,50 @@
+"""metricore: stateful ML evaluation metrics with the Keras lifecycle, on native kernels.
+
+    >>> import metricore as mc
+    >>> m = mc.BinaryAccuracy()
+    >>> m.update_state([1, 0, 1], [0.9, 0.2, 0.4])
+    >>> round(float(m.result()), 4)
+    0.6667
+
+Public names only: importing metricore loads neither a kernel backend, CuPy nor torch.
+"""
+
+from metricore._dispatch import DeviceArrayError, get_backend, set_backend
+from metricore.functional import epsilon
+from metricore.metrics import (
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    ConfusionMatrix,
+    CosineSimilarity,
+    F1Score,
+    FalseNegatives,
+    FalsePositives,
+    FBetaScore,
+    LogCoshError,
+    Mean,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanIoU,
+    MeanMetricWrapper,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Metric,
+    Precision,
+    R2Score,
+    Recall,
+    RootMeanSquaredError,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    Sum,
+    SumMetricWrapper,
+    TopKCategoricalAccuracy,
+    TrueNegatives,
+    TruePositives,
+    Variable,
+    elementwise,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [name for name in dir() if not name.startswith("_")]

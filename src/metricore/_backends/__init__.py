@@ -1,0 +1,1 @@
+"""Kernel backends. ``protocol`` is the contract; ``cpp`` and ``numba`` implement it."""

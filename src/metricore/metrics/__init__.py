@@ -1,0 +1,33 @@
+"""Metric classes, by family."""
+
+from metricore.metrics.accuracy import (
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+)
+from metricore.metrics.base import Metric, Variable
+from metricore.metrics.confusion import (
+    F1Score,
+    FalseNegatives,
+    FalsePositives,
+    FBetaScore,
+    Precision,
+    Recall,
+    TrueNegatives,
+    TruePositives,
+)
+from metricore.metrics.iou import ConfusionMatrix, MeanIoU
+from metricore.metrics.reduction import Mean, MeanMetricWrapper, Sum, SumMetricWrapper, elementwise
+from metricore.metrics.regression import (
+    CosineSimilarity,
+    LogCoshError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    R2Score,
+    RootMeanSquaredError,
+)

@@ -1,0 +1,381 @@
+"""The lifecycle every metric shares: state variables, update/result/reset, merge, config, copy.
+
+A metric's state is a few named NumPy arrays (``metric.state``) and nothing else, so
+reset, merge, copy, pickling and saving are written once, here.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import functools
+from typing import Any, Dict, Iterable, Optional, Union
+
+import numpy as np
+
+from metricore import _dispatch
+
+_INITIALIZERS = {"zeros": 0, "ones": 1}
+
+
+class Variable:
+    """One named state array of a metric (Keras' ``add_weight`` result).
+
+    ``assign``/``assign_add`` rebind the variable to a new array instead of writing in
+    place, so a metric can roll back a failed ``update_state`` by keeping references.
+    Arithmetic on a variable acts on its value, so Keras-style ``self.total / self.count``
+    works in ``result()``.
+    """
+
+    __slots__ = ("name", "shape", "dtype", "initializer", "aggregation", "value")
+
+    def __init__(self, name, shape=(), dtype=np.float64, initializer="zeros", aggregation="sum"):
+        self.name = name
+        self.shape = () if shape is None else tuple(int(s) for s in np.atleast_1d(shape))
+        self.dtype = np.dtype(dtype)
+        self.initializer = initializer
+        self.aggregation = aggregation
+        self.value = self.initial_value()
+
+    def initial_value(self) -> np.ndarray:
+        init = self.initializer
+        if callable(init):
+            return np.asarray(init(self.shape, self.dtype), dtype=self.dtype).reshape(self.shape)
+        if isinstance(init, str):
+            try:
+                init = _INITIALIZERS[init]
+            except KeyError:
+                raise ValueError(
+                    f"initializer must be one of {sorted(_INITIALIZERS)}, a number or a callable; "
+                    f"got {init!r}"
+                ) from None
+        return np.full(self.shape, init, dtype=self.dtype)
+
+    def assign(self, value) -> None:
+        new = np.array(_dispatch.to_numpy(value), dtype=self.dtype)
+        if new.shape != self.shape:
+            new = np.broadcast_to(new, self.shape).copy()
+        self.value = new
+
+    def assign_add(self, value) -> None:
+        self.assign(self.value + np.asarray(_dispatch.to_numpy(value)))
+
+    def assign_sub(self, value) -> None:
+        self.assign(self.value - np.asarray(_dispatch.to_numpy(value)))
+
+    def numpy(self) -> np.ndarray:
+        return self.value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __repr__(self):
+        return f"<Variable {self.name} shape={self.shape} dtype={self.dtype} value={self.value!r}>"
+
+    # Arithmetic acts on the value (Keras variables behave like tensors in result()).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(i.value if isinstance(i, Variable) else i for i in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __add__(self, o): return np.add(self, o)
+    def __radd__(self, o): return np.add(o, self)
+    def __sub__(self, o): return np.subtract(self, o)
+    def __rsub__(self, o): return np.subtract(o, self)
+    def __mul__(self, o): return np.multiply(self, o)
+    def __rmul__(self, o): return np.multiply(o, self)
+    def __truediv__(self, o): return np.true_divide(self, o)
+    def __rtruediv__(self, o): return np.true_divide(o, self)
+    def __pow__(self, o): return np.power(self, o)
+    def __neg__(self): return np.negative(self)
+    def __getitem__(self, i): return self.value[i]
+
+
+def _rollback_on_error(update_state):
+    """Wraps a user-written ``update_state`` so that a failure leaves the state unchanged.
+
+    Variables are rebound (never written in place) by ``assign``, so keeping the old
+    references is a complete snapshot at the cost of one list per call.
+    """
+
+    @functools.wraps(update_state)
+    def guarded(self, *args, **kwargs):
+        variables = list(self._variables.values())
+        saved = [v.value for v in variables]
+        try:
+            return update_state(self, *args, **kwargs)
+        except BaseException:
+            for v, value in zip(variables, saved):
+                v.value = value
+            raise
+
+    guarded._metricore_guarded = True
+    return guarded
+
+
+class Metric:
+    """Base class of every metric: Keras' ``keras.metrics.Metric`` lifecycle, on NumPy state.
+
+    Subclasses create state in ``__init__`` with ``add_weight`` and implement
+    ``update_state(y_true, y_pred, sample_weight=None)`` and ``result()``. Built-in metrics
+    run their batch work in a native kernel; user subclasses may use plain NumPy, and a
+    failing ``update_state`` of theirs is rolled back automatically.
+
+    Beyond Keras: ``merge_state`` (combine shards), ``state`` (the named arrays), the
+    torchmetrics spellings ``update``/``compute``/``reset``, and ``backend`` (``"cpp"``,
+    ``"numba"`` or ``None`` for the process default) choosing the CPU kernels.
+
+    Example:
+        >>> import numpy as np, metricore as mc
+        >>> class Total(mc.Metric):
+        ...     def __init__(self, name="total", **kwargs):
+        ...         super().__init__(name=name, **kwargs)
+        ...         self.total = self.add_weight("total", initializer="zeros")
+        ...     def update_state(self, values, sample_weight=None):
+        ...         self.total.assign_add(np.sum(values))
+        ...     def result(self):
+        ...         return self.total.numpy()
+        >>> m = Total(); m.update_state([1.0, 2.0]); float(m.result())
+        3.0
+    """
+
+    # Built-in metrics guarantee atomic updates through their kernels (all-or-nothing) and
+    # set this to skip the snapshot wrapper.
+    _atomic_update = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        update = cls.__dict__.get("update_state")
+        if update is not None and not cls.__dict__.get("_atomic_update", False):
+            if not getattr(update, "_metricore_guarded", False):
+                cls.update_state = _rollback_on_error(update)
+
+    def __init__(self, name: Optional[str] = None, dtype=None, backend: Optional[str] = None):
+        self.name = name or _snake_case(type(self).__name__)
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.backend = _dispatch.check_backend_name(backend)
+        self._variables: Dict[str, Variable] = {}
+
+    # ----------------------------------------------------------------- state
+    def add_weight(self, name, shape=(), dtype=None, initializer="zeros", aggregation="sum", **_):
+        """Adds a named state array; returns its ``Variable`` (``assign``, ``assign_add``, ``numpy``)."""
+        if name in self._variables:
+            raise ValueError(f"{type(self).__name__} already has a state variable named {name!r}")
+        var = Variable(name, shape, np.float64 if dtype is None else dtype, initializer, aggregation)
+        self._variables[name] = var
+        return var
+
+    add_variable = add_weight
+
+    @property
+    def variables(self):
+        return list(self._variables.values())
+
+    @property
+    def state(self) -> Dict[str, np.ndarray]:
+        """The state as ``{name: array}`` (read-only views; use ``load_state`` to replace it)."""
+        out = {}
+        for name, var in self._variables.items():
+            view = var.value.view()
+            view.flags.writeable = False
+            out[name] = view
+        return out
+
+    def load_state(self, state: Dict[str, Any]) -> None:
+        """Replaces the state with arrays of the same names and shapes (copies them)."""
+        missing = set(self._variables) ^ set(state)
+        if missing:
+            raise ValueError(
+                f"state for {type(self).__name__} must have keys {sorted(self._variables)}; "
+                f"got {sorted(state)}"
+            )
+        new = {}
+        for name, var in self._variables.items():
+            arr = np.array(state[name])
+            if arr.shape != var.value.shape:
+                raise ValueError(
+                    f"state[{name!r}] must have shape {var.value.shape}; got {arr.shape}"
+                )
+            new[name] = arr
+        for name, arr in new.items():
+            self._variables[name].value = arr
+
+    def reset_state(self) -> None:
+        """Returns every state variable to its initial value."""
+        for var in self._variables.values():
+            var.value = var.initial_value()
+
+    def reset_states(self) -> None:  # Keras 2 spelling
+        self.reset_state()
+
+    def reset(self) -> None:  # torchmetrics spelling
+        self.reset_state()
+
+    # ------------------------------------------------------------- lifecycle
+    def update_state(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state")
+
+    def result(self):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement result")
+
+    def update(self, *args, **kwargs):  # torchmetrics spelling
+        return self.update_state(*args, **kwargs)
+
+    def compute(self):  # torchmetrics spelling
+        return self.result()
+
+    def __call__(self, *args, **kwargs):
+        """Updates the state with the batch and returns the metric of that batch alone.
+
+        This is torchmetrics' ``forward``. (Keras 3's ``__call__`` returns the running
+        result instead: call ``update_state`` then ``result()`` for that.) The batch is
+        processed once, into a fresh state that is then merged.
+        """
+        batch = self.fresh()
+        batch.update_state(*args, **kwargs)
+        value = batch.result()
+        self.merge_state(batch)
+        return value
+
+    forward = __call__
+
+    # ----------------------------------------------------------------- merge
+    def merge_state(self, others: Union["Metric", Iterable["Metric"]]) -> None:
+        """Adds the state of other metrics of the same kind and configuration into this one.
+
+        Lets shards (processes, machines, data partitions) be evaluated separately and
+        combined exactly: counts add as int64, weighted sums as float64.
+        """
+        if isinstance(others, Metric):
+            others = [others]
+        others = list(others)
+        for other in others:
+            self._check_mergeable(other)
+        merged = {name: var.value for name, var in self._variables.items()}
+        for other in others:
+            merged = self._merge_arrays(merged, {n: v.value for n, v in other._variables.items()})
+        for name, value in merged.items():
+            self._variables[name].value = value
+
+    def _merge_arrays(self, mine: Dict[str, np.ndarray], theirs: Dict[str, np.ndarray]):
+        """Combines two states; the default sums every variable (int64 + float64 -> float64)."""
+        out = {}
+        for name, var in self._variables.items():
+            if var.aggregation == "sum":
+                out[name] = mine[name] + theirs[name]
+            elif var.aggregation == "max":
+                out[name] = np.maximum(mine[name], theirs[name])
+            elif var.aggregation == "min":
+                out[name] = np.minimum(mine[name], theirs[name])
+            else:
+                raise TypeError(
+                    f"{type(self).__name__} variable {name!r} has aggregation "
+                    f"{var.aggregation!r}; override _merge_arrays to merge it"
+                )
+        return out
+
+    def _check_mergeable(self, other) -> None:
+        if type(other) is not type(self):
+            raise TypeError(
+                f"cannot merge {type(other).__name__} into {type(self).__name__}"
+            )
+        mine, theirs = self._merge_config(), other._merge_config()
+        if mine != theirs:
+            raise ValueError(
+                f"cannot merge {type(self).__name__} states with different configurations: "
+                f"{mine} != {theirs}"
+            )
+        for name, var in self._variables.items():
+            o = other._variables.get(name)
+            if o is None or o.value.shape != var.value.shape:
+                raise ValueError(
+                    f"cannot merge {type(self).__name__}: state {name!r} has shape "
+                    f"{var.value.shape} here and {None if o is None else o.value.shape} there"
+                )
+
+    def _merge_config(self):
+        config = dict(self.get_config())
+        for key in ("name", "dtype", "backend"):
+            config.pop(key, None)
+        return config
+
+    # ---------------------------------------------------------------- config
+    def get_config(self) -> Dict[str, Any]:
+        """The constructor arguments (JSON-friendly) that rebuild this metric, state excluded."""
+        config = {"name": self.name, "dtype": None if self.dtype is None else self.dtype.name}
+        if self.backend is not None:
+            config["backend"] = self.backend
+        return config
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Metric":
+        return cls(**config)
+
+    def fresh(self) -> "Metric":
+        """A new metric with this one's configuration and an empty state."""
+        new = _copy.copy(self)
+        new._variables = {}
+        for name, var in self._variables.items():
+            v = _copy.copy(var)
+            v.value = var.initial_value()
+            new._variables[name] = v
+        new._rebind_variables()
+        return new
+
+    def __copy__(self):
+        new = self.__class__.__new__(self.__class__)
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo):
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key == "_variables":
+                continue
+            new.__dict__[key] = _copy.deepcopy(value, memo)
+        new._variables = {}
+        for name, var in self._variables.items():
+            v = _copy.copy(var)
+            v.value = var.value.copy()
+            new._variables[name] = v
+        new._rebind_variables()
+        return new
+
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._rebind_variables()
+
+    def _rebind_variables(self) -> None:
+        """Points attributes that held a ``Variable`` at the copies in ``_variables``."""
+        by_name = self._variables
+        for key, value in list(self.__dict__.items()):
+            if isinstance(value, Variable) and by_name.get(value.name) is not value:
+                self.__dict__[key] = by_name[value.name]
+
+    # ---------------------------------------------------------------- output
+    def _cast_result(self, value):
+        """Results are NumPy scalars/arrays, float64 unless ``dtype`` was given."""
+        value = np.asarray(value)
+        if self.dtype is not None:
+            value = value.astype(self.dtype)
+        return value[()] if value.ndim == 0 else value
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _snake_case(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
