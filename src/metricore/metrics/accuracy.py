@@ -163,6 +163,8 @@ class SparseTopKCategoricalAccuracy(_TopK):
         0.5
     """
 
+    _atomic_update = True  # the kernel commits all or nothing
+
     def __init__(self, k=5, name=None, dtype=None, from_sorted_ids=False, backend=None):
         super().__init__(k=k, name=name, dtype=dtype, backend=backend)
         self.from_sorted_ids = bool(from_sorted_ids)

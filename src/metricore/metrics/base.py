@@ -180,7 +180,7 @@ class Metric:
         """The state as ``{name: array}`` (read-only views; use ``load_state`` to replace it)."""
         out = {}
         for name, var in self._variables.items():
-            view = var.value.view()
+            view = np.asarray(var.value).view()
             view.flags.writeable = False
             out[name] = view
         return out
@@ -259,14 +259,14 @@ class Metric:
         for other in others:
             merged = self._merge_arrays(merged, {n: v.value for n, v in other._variables.items()})
         for name, value in merged.items():
-            self._variables[name].value = value
+            self._variables[name].value = np.asarray(value)
 
     def _merge_arrays(self, mine: Dict[str, np.ndarray], theirs: Dict[str, np.ndarray]):
         """Combines two states; the default sums every variable (int64 + float64 -> float64)."""
         out = {}
         for name, var in self._variables.items():
             if var.aggregation == "sum":
-                out[name] = mine[name] + theirs[name]
+                out[name] = np.asarray(mine[name] + theirs[name])
             elif var.aggregation == "max":
                 out[name] = np.maximum(mine[name], theirs[name])
             elif var.aggregation == "min":

@@ -232,6 +232,8 @@ class FBetaScore(_ThresholdConfusion):
         1.0
     """
 
+    _atomic_update = True  # the kernel commits all or nothing
+
     _AVERAGES = (None, "micro", "macro", "weighted")
 
     def __init__(self, average=None, beta=1.0, threshold=None, name=None, dtype=None, backend=None):

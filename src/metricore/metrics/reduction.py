@@ -67,6 +67,8 @@ class Mean(MomentsMetric):
         2.0
     """
 
+    _atomic_update = True  # the kernel commits all or nothing
+
     def update_state(self, values, sample_weight=None):
         v = V.as_2d(V.scores(values, "values"))
         self._accumulate(v, v, sample_weight)
@@ -97,7 +99,7 @@ class Sum(Metric):
         if err[0]:
             V.raise_for_error(err, y_pred=v, sample_weight=w)
         # The kernel averages over each row's D values; Sum wants the row sums.
-        self.total.value = self.total.value + delta[0] * v.shape[1]
+        self.total.value = np.asarray(self.total.value + delta[0] * v.shape[1])
 
     def result(self):
         return self._cast_result(self.total.value)
@@ -148,6 +150,8 @@ class MeanMetricWrapper(MomentsMetric):
     ``fn`` is either an array function returning one value per sample (or per element),
     run as is, or an ``@metricore.elementwise`` scalar function, compiled into the kernel.
     """
+
+    _atomic_update = True  # the kernel commits all or nothing
 
     def __init__(self, fn, name=None, dtype=None, backend=None, **kwargs):
         super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype, backend=backend)

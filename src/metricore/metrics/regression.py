@@ -85,6 +85,8 @@ class CosineSimilarity(MomentsMetric):
         0.5
     """
 
+    _atomic_update = True  # the kernel commits all or nothing
+
     _kind = MomentKind.COSINE
 
     def __init__(self, name=None, dtype=None, axis=-1, backend=None):
@@ -166,7 +168,7 @@ class R2Score(Metric):
                                           w_b, mean_b, m2_b)
         self.count.value, self.mean.value, self.m2.value = count, mean, m2
         self.sse.value = self.sse.value + sse_b
-        self.num_samples.value = self.num_samples.value + n_b
+        self.num_samples.value = np.asarray(self.num_samples.value + n_b)
 
     def merge_state(self, others):
         others = [others] if isinstance(others, Metric) else list(others)
@@ -194,7 +196,7 @@ class R2Score(Metric):
         total, sse = self.m2.value, self.sse.value
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = 1.0 - sse / total
-        raw = np.where(total == 0, np.where(sse == 0, 1.0, 0.0), raw)
+        raw = np.where(total == 0, np.where((sse == 0) & (self.count.value > 0), 1.0, 0.0), raw)
         if self.class_aggregation == "uniform_average":
             r2 = raw.mean()
         elif self.class_aggregation == "variance_weighted_average":

@@ -1,0 +1,156 @@
+// Per-element arithmetic shared by every kernel: the C++ kernels here, and the CUDA kernels,
+// which include this very header. Hence: no containers, no exceptions, no Python, nothing
+// beyond <cmath>/<cstdint>/<type_traits>; every function is MC_HD (host and device).
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__CUDACC__)
+#define MC_HD __host__ __device__
+#else
+#define MC_HD
+#endif
+
+namespace metricore {
+
+// Mirrors metricore._backends.protocol.MomentKind (a test checks the two agree).
+enum class MomentKind : int64_t {
+  VALUE = 0,                // p
+  ABSOLUTE = 1,             // |t - p|
+  SQUARED = 2,              // (t - p)^2
+  ABSOLUTE_PERCENTAGE = 3,  // 100 |t - p| / max(|t|, eps)
+  SQUARED_LOG = 4,          // (log(max(p, eps) + 1) - log(max(t, eps) + 1))^2
+  LOG_COSH = 5,             // x = p - t: x + softplus(-2x) - log(2)
+  EQUAL = 6,                // 1 if t == p else 0
+  BINARY_MATCH = 7,         // 1 if float(p > param) == t else 0
+  COSINE = 8,               // whole-row term, see cosine_row_term
+};
+constexpr int64_t kNumMomentKinds = 9;
+
+constexpr double kEpsilon = 1e-7;       // Keras' backend epsilon
+constexpr double kCosineFloor = 1e-12;  // Keras' l2_normalize floor on the squared norm
+constexpr double kLog2 = 0.693147180559945309417232121458176568;
+
+// ------------------------------------------------------------------ thresholds
+// The bucket of a score among T sorted thresholds: the number of thresholds strictly below
+// it, so the score is predicted positive (score > thresholds[t]) exactly at t < bucket.
+// Branch-free binary search; whatever the inputs (NaN, unsorted thresholds) the result lies
+// in [0, T], so it can index a histogram of T + 1 buckets without a bounds check.
+MC_HD inline int64_t bucket_index(const double* thresholds, int64_t num_thresholds, double score) {
+  if (num_thresholds <= 0) return 0;
+  const double* base = thresholds;
+  int64_t n = num_thresholds;
+  while (n > 1) {
+    const int64_t half = n / 2;
+    base = (base[half] < score) ? base + half : base;
+    n -= half;
+  }
+  return (base - thresholds) + (*base < score ? 1 : 0);
+}
+
+// --------------------------------------------------------------- label checks
+// y_true of a binary problem must be 0 or 1 (NaN is neither).
+template <class T>
+MC_HD inline bool is_binary_label(T v) {
+  return (v == T(0)) | (v == T(1));
+}
+
+// v as a class id when it is an integral value in [0, num_classes), else -1. Floats must
+// hold integral values (2.0 is class 2, 2.5 is an error); the cast is done only on values
+// already known to be in range, so it is always defined.
+template <class T>
+MC_HD inline int64_t class_id(T v, int64_t num_classes) {
+  if constexpr (std::is_floating_point_v<T>) {
+    const double x = static_cast<double>(v);
+    const bool in_range = (x >= 0.0) & (x < static_cast<double>(num_classes));
+    const int64_t id = in_range ? static_cast<int64_t>(x) : 0;
+    return (in_range & (static_cast<double>(id) == x)) ? id : -1;
+  } else {
+    const int64_t x = static_cast<int64_t>(v);
+    return static_cast<uint64_t>(x) < static_cast<uint64_t>(num_classes) ? x : -1;
+  }
+}
+
+// y_true == ignore_label, compared as values (an int8 label never equals 300).
+template <class T>
+MC_HD inline bool label_equals(T v, int64_t label) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<double>(v) == static_cast<double>(label);
+  } else {
+    return static_cast<int64_t>(v) == label;
+  }
+}
+
+// ------------------------------------------------------------ score / weight
+template <class T>
+MC_HD inline bool is_nan(T v) {
+  return v != v;
+}
+
+// Finite iff w - w == 0 (inf - inf and NaN - NaN are NaN); vectorizes, needs no libm.
+template <class T>
+MC_HD inline bool is_finite_weight(T w) {
+  return (w - w) == T(0);
+}
+
+// --------------------------------------------------------------- moment terms
+// max that propagates a NaN in `a` like Keras' ops.maximum (std::fmax would drop it).
+MC_HD inline double nan_max(double a, double b) { return a < b ? b : a; }
+
+// softplus(z) = log(1 + exp(z)), written so that exp never overflows.
+MC_HD inline double softplus(double z) {
+  return std::log1p(std::exp(-std::fabs(z))) + (z > 0.0 ? z : 0.0);
+}
+
+// The row kinds' per-element term f(t, p) (COSINE has none: see cosine_row_term).
+template <MomentKind K>
+MC_HD inline double moment_term(double t, double p, double param) {
+  if constexpr (K == MomentKind::VALUE) {
+    return p;
+  } else if constexpr (K == MomentKind::ABSOLUTE) {
+    return std::fabs(t - p);
+  } else if constexpr (K == MomentKind::SQUARED) {
+    const double d = t - p;
+    return d * d;
+  } else if constexpr (K == MomentKind::ABSOLUTE_PERCENTAGE) {
+    return 100.0 * (std::fabs(t - p) / nan_max(std::fabs(t), kEpsilon));
+  } else if constexpr (K == MomentKind::SQUARED_LOG) {
+    const double d = std::log(nan_max(p, kEpsilon) + 1.0) - std::log(nan_max(t, kEpsilon) + 1.0);
+    return d * d;
+  } else if constexpr (K == MomentKind::LOG_COSH) {
+    const double x = p - t;
+    return x + softplus(-2.0 * x) - kLog2;
+  } else if constexpr (K == MomentKind::EQUAL) {
+    return t == p ? 1.0 : 0.0;
+  } else if constexpr (K == MomentKind::BINARY_MATCH) {
+    return (p > param ? 1.0 : 0.0) == t ? 1.0 : 0.0;
+  } else {
+    static_assert(K != MomentKind::COSINE, "COSINE is a whole-row term: use cosine_row_term");
+    return 0.0;
+  }
+}
+
+// The same, chosen at run time (for callers that cannot template on the kind).
+MC_HD inline double moment_term(MomentKind kind, double t, double p, double param) {
+  switch (kind) {
+    case MomentKind::VALUE: return moment_term<MomentKind::VALUE>(t, p, param);
+    case MomentKind::ABSOLUTE: return moment_term<MomentKind::ABSOLUTE>(t, p, param);
+    case MomentKind::SQUARED: return moment_term<MomentKind::SQUARED>(t, p, param);
+    case MomentKind::ABSOLUTE_PERCENTAGE:
+      return moment_term<MomentKind::ABSOLUTE_PERCENTAGE>(t, p, param);
+    case MomentKind::SQUARED_LOG: return moment_term<MomentKind::SQUARED_LOG>(t, p, param);
+    case MomentKind::LOG_COSH: return moment_term<MomentKind::LOG_COSH>(t, p, param);
+    case MomentKind::EQUAL: return moment_term<MomentKind::EQUAL>(t, p, param);
+    case MomentKind::BINARY_MATCH: return moment_term<MomentKind::BINARY_MATCH>(t, p, param);
+    default: return 0.0;  // COSINE and unknown kinds have no per-element term
+  }
+}
+
+// COSINE's row term from the row's sums sum t p, sum t^2, sum p^2 (Keras normalizes each
+// vector by sqrt(max(sum x^2, 1e-12)) and takes the dot product).
+MC_HD inline double cosine_row_term(double dot, double tt, double pp) {
+  return dot / (std::sqrt(nan_max(tt, kCosineFloor)) * std::sqrt(nan_max(pp, kCosineFloor)));
+}
+
+}  // namespace metricore

@@ -1,0 +1,189 @@
+// topk_matches: counts the rows whose true class is predicted (the accuracy family).
+// See metricore/_backends/protocol.py for the contract.
+//
+//   k == 0: match iff the first argmax of the score row is the true class t, i.e. every
+//           score before t is < s_t and every score after it is <= s_t;
+//   k >= 1: match iff fewer than k scores of the row are > s_t (tf.math.in_top_k: ties in).
+// Both are one branch-free pass over the row that also detects NaN. The batch goes in chunks:
+// true ids, then row matches, then weights, each ORing a "bad" flag; a bad chunk is rescanned
+// in the protocol's order; sums of good chunks are local until the whole batch is valid.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "metricore/confusion_matrix.hpp"  // first_argmax
+#include "metricore/elementwise.hpp"
+#include "metricore/errors.hpp"
+#include "metricore/strided.hpp"
+#include "metricore/summation.hpp"
+
+namespace metricore {
+namespace topk_detail {
+
+constexpr int64_t kChunk = 512;
+
+// Whether the row's first maximum is at t (row[t] == s); sets nan if the row holds NaN.
+template <class Row, class S>
+MC_HD inline uint32_t match_argmax(Row row, int64_t C, int64_t t, S s, uint32_t& nan) {
+  uint32_t beaten = 0, has_nan = 0;
+  for (int64_t j = 0; j < C; ++j) {
+    const S v = row[j];
+    beaten |= static_cast<uint32_t>((v > s) | ((j < t) & (v == s)));
+    has_nan |= static_cast<uint32_t>(is_nan(v));
+  }
+  nan = has_nan;
+  return beaten == 0;
+}
+
+// Whether fewer than k scores of the row are > s; sets nan if the row holds NaN.
+template <class Row, class S>
+MC_HD inline uint32_t match_top_k(Row row, int64_t C, int64_t k, S s, uint32_t& nan) {
+  int64_t above = 0;
+  uint32_t has_nan = 0;
+  for (int64_t j = 0; j < C; ++j) {
+    const S v = row[j];
+    above += v > s;
+    has_nan |= static_cast<uint32_t>(is_nan(v));
+  }
+  nan = has_nan;
+  return above < k;
+}
+
+// match[i] for rows [i0, i0 + n) given their true ids; nonzero if a row holds NaN.
+template <class S>
+uint32_t row_matches(const Strided2<S>& scores, int64_t i0, int64_t n, int64_t k,
+                     const int32_t* tids, uint8_t* match) {
+  const int64_t C = scores.cols;
+  uint32_t bad = 0;
+  auto run = [&](auto row_at) {
+    for (int64_t i = 0; i < n; ++i) {
+      const auto row = row_at(i0 + i);
+      const S s = row[tids[i]];
+      uint32_t nan;
+      match[i] = static_cast<uint8_t>(k == 0 ? match_argmax(row, C, tids[i], s, nan)
+                                             : match_top_k(row, C, k, s, nan));
+      bad |= nan;
+    }
+  };
+  if (scores.row(0).is_contiguous()) {
+    run([&](int64_t i) { return Contig1<S>{scores.row(i).data()}; });
+  } else {
+    run([&](int64_t i) { return scores.row(i); });
+  }
+  return bad;
+}
+
+// True ids from class ids: invalid ones become 0 and set the returned flag.
+template <class V>
+uint32_t ids_from_labels(V labels, int64_t i0, int64_t n, int64_t C, int32_t* ids) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t id = class_id(labels[i0 + i], C);
+    bad |= static_cast<uint32_t>(id < 0);
+    ids[i] = static_cast<int32_t>(id < 0 ? 0 : id);
+  }
+  return bad;
+}
+
+// True ids from one-hot-like rows (first argmax); a row holding NaN sets the flag.
+template <class T>
+uint32_t ids_from_rows(const Strided2<T>& rows, int64_t i0, int64_t n, int32_t* ids) {
+  uint32_t bad = 0;
+  const bool contiguous = rows.row(0).is_contiguous();
+  for (int64_t i = 0; i < n; ++i) {
+    bool nan;
+    const int64_t idx = contiguous ? first_argmax(Contig1<T>{rows.row(i0 + i).data()}, rows.cols, nan)
+                                   : first_argmax(rows.row(i0 + i), rows.cols, nan);
+    bad |= static_cast<uint32_t>(nan);
+    ids[i] = static_cast<int32_t>(idx);
+  }
+  return bad;
+}
+
+}  // namespace topk_detail
+
+// Adds the batch into out (2,): out[0] += sum w * match, out[1] += sum w; all or nothing.
+//   yt: (N, 1) class ids (TrueRows = false) or (N, C) rows; yp: (N, C) scores;
+//   w: UnitWeight or ArrayWeight over (N, 1); k: 0 = argmax, >= 1 = in top k.
+template <bool TrueRows, class TT, class ST, class WP>
+Error topk_matches(const Strided2<TT>& yt, const Strided2<ST>& yp, const WP& w, int64_t k,
+                   typename WP::acc_type* out) {
+  using namespace topk_detail;
+  const int64_t N = yp.rows, C = yp.cols;
+  if (N == 0) return {};
+
+  // The first bad row from i0 on, in the protocol's order (y_true, y_pred, weight).
+  auto first_error = [&](int64_t i0) -> Error {
+    for (int64_t i = i0; i < N; ++i) {
+      if constexpr (TrueRows) {
+        for (int64_t j = 0; j < yt.cols; ++j)
+          if (is_nan(yt(i, j))) return {TRUE_CLASS, i, j};
+        if (C == 0) return {TRUE_CLASS, i, 0};
+      } else {
+        if (class_id(yt(i, 0), C) < 0) return {TRUE_CLASS, i, 0};
+      }
+      for (int64_t j = 0; j < C; ++j)
+        if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
+      if (!w.valid(i, 0)) return {BAD_WEIGHT, i, 0};
+    }
+    return {};
+  };
+  if (C == 0) return first_error(0);  // no class id is in range
+
+  int32_t tids[kChunk];
+  uint8_t match[kChunk];
+  int64_t hits = 0;
+  CascadeSum hit_sum, weight_sum;
+  for (int64_t i0 = 0; i0 < N; i0 += kChunk) {
+    const int64_t n = std::min(kChunk, N - i0);
+    uint32_t bad;
+    if constexpr (TrueRows) {
+      bad = ids_from_rows(yt, i0, n, tids);
+    } else {
+      bad = with_contiguity([&](auto v) { return ids_from_labels(v, i0, n, C, tids); },
+                            yt.col(0));
+    }
+    bad |= row_matches(yp, i0, n, k, tids, match);
+    if constexpr (WP::weighted) {
+      double hit_lane[kLanes] = {}, weight_lane[kLanes] = {};
+      uint32_t bad_weight = 0;
+      with_contiguity(
+          [&](auto wv) {
+            int64_t i = 0;
+            for (; i + kLanes <= n; i += kLanes) {
+              for (int l = 0; l < kLanes; ++l) {
+                const auto x = wv[i0 + i + l];
+                bad_weight |= static_cast<uint32_t>(!is_finite_weight(x));
+                hit_lane[l] += match[i + l] ? static_cast<double>(x) : 0.0;
+                weight_lane[l] += static_cast<double>(x);
+              }
+            }
+            for (; i < n; ++i) {
+              const auto x = wv[i0 + i];
+              bad_weight |= static_cast<uint32_t>(!is_finite_weight(x));
+              hit_lane[0] += match[i] ? static_cast<double>(x) : 0.0;
+              weight_lane[0] += static_cast<double>(x);
+            }
+          },
+          w.w.col(0));
+      if (bad | bad_weight) return first_error(i0);
+      hit_sum.add(lanes_total(hit_lane));
+      weight_sum.add(lanes_total(weight_lane));
+    } else {
+      if (bad) return first_error(i0);
+      uint32_t chunk_hits = 0;
+      for (int64_t i = 0; i < n; ++i) chunk_hits += match[i];
+      hits += chunk_hits;
+    }
+  }
+  if constexpr (WP::weighted) {
+    out[0] += hit_sum.value();
+    out[1] += weight_sum.value();
+  } else {
+    out[0] += hits;
+    out[1] += N;
+  }
+  return {};
+}
+
+}  // namespace metricore
