@@ -1,0 +1,287 @@
+// moments and column_moments: weighted float64 sums of per-row error terms (Mean, MAE, MSE,
+// accuracy-like means, cosine similarity ...) and the per-column sums behind R^2.
+// See metricore/_backends/protocol.py for the contract.
+//
+// The batch goes in chunks of rows, in two stages: (1) the chunk's y_true, y_pred and weights
+// are converted to float64 into small contiguous buffers (one loop per input dtype; the weight
+// loop also checks finiteness), (2) a kernel templated on the moment kind sums the chunk with
+// kLanes independent lanes. Stage (2) does not depend on the input dtypes, so the kinds are
+// not multiplied by the dtype combinations, and both stages vectorize. Chunk sums go into a
+// CascadeSum (see summation.hpp); `out` is written once, after the last chunk.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "metricore/elementwise.hpp"
+#include "metricore/errors.hpp"
+#include "metricore/strided.hpp"
+#include "metricore/summation.hpp"
+
+namespace metricore {
+namespace moments_detail {
+
+constexpr int64_t kChunkElems = 2048;  // elements per input per chunk (16 KiB as float64)
+
+// Rows [r0, r0 + nr) of v as float64, row-major into out. With CheckFinite, returns nonzero
+// if a value is not finite.
+template <bool CheckFinite, class T>
+uint32_t load_rows(const Strided2<T>& v, int64_t r0, int64_t nr, double* out) {
+  const Strided2<T> rows{v.base + r0 * v.row_stride, nr, v.cols, v.row_stride, v.col_stride};
+  uint32_t bad = 0;
+  if (rows.flattens()) {
+    const int64_t n = nr * v.cols;
+    with_contiguity(
+        [&](auto src) {
+          for (int64_t e = 0; e < n; ++e) {
+            const T x = src[e];
+            if constexpr (CheckFinite) bad |= static_cast<uint32_t>(!is_finite_weight(x));
+            out[e] = static_cast<double>(x);
+          }
+        },
+        rows.flat());
+  } else {
+    for (int64_t i = 0; i < nr; ++i) {
+      for (int64_t j = 0; j < v.cols; ++j) {
+        const T x = rows(i, j);
+        if constexpr (CheckFinite) bad |= static_cast<uint32_t>(!is_finite_weight(x));
+        out[i * v.cols + j] = static_cast<double>(x);
+      }
+    }
+  }
+  return bad;
+}
+
+enum WeightMode : int { kNoWeight = 0, kRowWeight = 1, kElementWeight = 2 };
+
+struct ChunkSums {
+  double value;   // sum over rows of the (weighted) row term
+  double weight;  // sum over rows of the (mean) row weight
+};
+
+// Sums of one chunk of R rows x D columns held as float64 buffers (w: R or R x D values).
+template <MomentKind K, int Mode>
+ChunkSums chunk_sums(const double* t, const double* p, const double* w, int64_t R, int64_t D,
+                     double param) {
+  double a[kLanes] = {}, b[kLanes] = {};
+  if constexpr (K != MomentKind::COSINE) {
+    if (D == 1) {  // one value per row: a flat lane loop
+      auto step = [&](int64_t i, int l) {
+        const double f = moment_term<K>(t[i], p[i], param);
+        if constexpr (Mode == kNoWeight) {
+          a[l] += f;
+        } else {
+          a[l] += w[i] * f;
+          b[l] += w[i];
+        }
+      };
+      int64_t i = 0;
+      for (; i + kLanes <= R; i += kLanes) {
+        for (int l = 0; l < kLanes; ++l) step(i + l, l);
+      }
+      for (; i < R; ++i) step(i, 0);
+      return {lanes_total(a), Mode == kNoWeight ? static_cast<double>(R) : lanes_total(b)};
+    }
+  }
+  const double inv_d = 1.0 / static_cast<double>(D);
+  (void)inv_d;
+  for (int64_t r = 0; r < R; ++r) {
+    const double* tr = t + r * D;
+    const double* pr = p + r * D;
+    const int l = static_cast<int>(r % kLanes);
+    double term = 0.0;
+    if constexpr (K == MomentKind::COSINE) {
+      double dot = 0.0, tt = 0.0, pp = 0.0;
+      for (int64_t j = 0; j < D; ++j) {
+        dot += tr[j] * pr[j];
+        tt += tr[j] * tr[j];
+        pp += pr[j] * pr[j];
+      }
+      term = cosine_row_term(dot, tt, pp);
+    } else if constexpr (Mode == kElementWeight) {
+      const double* wr = w + r * D;
+      double swf = 0.0, sw = 0.0;
+      for (int64_t j = 0; j < D; ++j) {
+        swf += wr[j] * moment_term<K>(tr[j], pr[j], param);
+        sw += wr[j];
+      }
+      a[l] += swf / static_cast<double>(D);
+      b[l] += sw / static_cast<double>(D);
+      continue;
+    } else {
+      double s = 0.0;
+      for (int64_t j = 0; j < D; ++j) s += moment_term<K>(tr[j], pr[j], param);
+      term = s / static_cast<double>(D);
+    }
+    if constexpr (Mode == kNoWeight) {
+      a[l] += term;
+    } else {
+      a[l] += w[r] * term;
+      b[l] += w[r];
+    }
+  }
+  return {lanes_total(a), Mode == kNoWeight ? static_cast<double>(R) : lanes_total(b)};
+}
+
+using ChunkFn = ChunkSums (*)(const double*, const double*, const double*, int64_t, int64_t,
+                              double);
+
+template <int Mode>
+ChunkFn chunk_fn(MomentKind kind) {
+  switch (kind) {
+    case MomentKind::VALUE: return &chunk_sums<MomentKind::VALUE, Mode>;
+    case MomentKind::ABSOLUTE: return &chunk_sums<MomentKind::ABSOLUTE, Mode>;
+    case MomentKind::SQUARED: return &chunk_sums<MomentKind::SQUARED, Mode>;
+    case MomentKind::ABSOLUTE_PERCENTAGE:
+      return &chunk_sums<MomentKind::ABSOLUTE_PERCENTAGE, Mode>;
+    case MomentKind::SQUARED_LOG: return &chunk_sums<MomentKind::SQUARED_LOG, Mode>;
+    case MomentKind::LOG_COSH: return &chunk_sums<MomentKind::LOG_COSH, Mode>;
+    case MomentKind::EQUAL: return &chunk_sums<MomentKind::EQUAL, Mode>;
+    case MomentKind::BINARY_MATCH: return &chunk_sums<MomentKind::BINARY_MATCH, Mode>;
+    case MomentKind::COSINE:
+      if constexpr (Mode != kElementWeight) return &chunk_sums<MomentKind::COSINE, Mode>;
+      break;
+  }
+  return nullptr;
+}
+
+// The first non-finite weight of rows [r0, r0 + nr).
+template <class WP>
+Error first_bad_weight(const WP& w, int64_t r0, int64_t nr) {
+  if constexpr (WP::weighted) {
+    for (int64_t i = r0; i < r0 + nr; ++i)
+      for (int64_t j = 0; j < w.w.cols; ++j)
+        if (!w.valid(i, j)) return {BAD_WEIGHT, i, j};
+  }
+  return {};
+}
+
+}  // namespace moments_detail
+
+inline bool valid_moment_kind(int64_t kind) { return kind >= 0 && kind < kNumMomentKinds; }
+
+// Adds the batch into out (2,) float64; all or nothing.
+//   yt, yp: (N, D); w: UnitWeight or ArrayWeight over (N, W), W in {1, D} (COSINE: W == 1).
+// Only the weights are validated (BAD_WEIGHT): NaN in y_true/y_pred propagates, as in Keras.
+template <class TT, class PT, class WP>
+Error moments(MomentKind kind, double param, const Strided2<TT>& yt, const Strided2<PT>& yp,
+              const WP& w, double* out) {
+  using namespace moments_detail;
+  const int64_t N = yp.rows, D = yp.cols;
+  if (N == 0) return {};
+  if (D == 0) return {};  // the bindings refuse D == 0; nothing to average
+  int64_t W = 0;
+  if constexpr (WP::weighted) W = w.w.cols;
+  const int mode = W == 0 ? kNoWeight : (W == 1 ? kRowWeight : kElementWeight);
+  const ChunkFn fn = mode == kNoWeight     ? chunk_fn<kNoWeight>(kind)
+                     : mode == kRowWeight  ? chunk_fn<kRowWeight>(kind)
+                                           : chunk_fn<kElementWeight>(kind);
+  if (fn == nullptr) return {};  // unreachable: the bindings check kind and W
+
+  const int64_t R = std::max<int64_t>(1, kChunkElems / D);  // rows per chunk
+  std::vector<double> tb(static_cast<size_t>(R * D)), pb(static_cast<size_t>(R * D));
+  std::vector<double> wb(static_cast<size_t>(R * std::max<int64_t>(W, 1)));
+  const bool reads_true = kind != MomentKind::VALUE;
+  CascadeSum value, weight;
+  for (int64_t r0 = 0; r0 < N; r0 += R) {
+    const int64_t nr = std::min(R, N - r0);
+    if constexpr (WP::weighted) {
+      if (load_rows<true>(w.w, r0, nr, wb.data())) return first_bad_weight(w, r0, nr);
+    }
+    if (reads_true) load_rows<false>(yt, r0, nr, tb.data());
+    load_rows<false>(yp, r0, nr, pb.data());
+    const ChunkSums s = fn(tb.data(), pb.data(), wb.data(), nr, D, param);
+    value.add(s.value);
+    weight.add(s.weight);
+  }
+  out[0] += value.value();
+  out[1] += weight.value();
+  return {};
+}
+
+// Adds the batch into out (4, D) float64: sum w, sum w (t - shift), sum w (t - shift)^2,
+// sum w (t - p)^2 per column; all or nothing. w: UnitWeight or ArrayWeight over (N, 1).
+template <class TT, class PT, class WP>
+Error column_moments(const Strided2<TT>& yt, const Strided2<PT>& yp, const WP& w,
+                     const double* shift, double* out) {
+  using namespace moments_detail;
+  const int64_t N = yp.rows, D = yp.cols;
+  if (N == 0 || D == 0) return {};
+  // Rows per chunk: one chunk is one summation block per column.
+  const int64_t R = D == 1 ? kChunkElems : std::clamp<int64_t>(kChunkElems / D, 1, 256);
+  std::vector<double> tb(static_cast<size_t>(R * D)), pb(static_cast<size_t>(R * D));
+  std::vector<double> wb(static_cast<size_t>(R));
+  std::vector<double> s1(static_cast<size_t>(D)), s2(static_cast<size_t>(D)),
+      s3(static_cast<size_t>(D));
+  std::vector<CascadeSum> c1(static_cast<size_t>(D)), c2(static_cast<size_t>(D)),
+      c3(static_cast<size_t>(D));
+  CascadeSum c0;
+  for (int64_t r0 = 0; r0 < N; r0 += R) {
+    const int64_t nr = std::min(R, N - r0);
+    if constexpr (WP::weighted) {
+      if (load_rows<true>(w.w, r0, nr, wb.data())) return first_bad_weight(w, r0, nr);
+    }
+    load_rows<false>(yt, r0, nr, tb.data());
+    load_rows<false>(yp, r0, nr, pb.data());
+    const double* t = tb.data();
+    const double* p = pb.data();
+    const double* wv = wb.data();
+    auto weight_of = [&](int64_t r) {
+      if constexpr (WP::weighted) return wv[r]; else return 1.0;
+    };
+    if (D == 1) {
+      double a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {};
+      const double sh = shift[0];
+      auto step = [&](int64_t r, int l) {
+        const double x = weight_of(r), d = t[r] - sh, e = t[r] - p[r];
+        a0[l] += x;
+        a1[l] += x * d;
+        a2[l] += x * d * d;
+        a3[l] += x * e * e;
+      };
+      int64_t r = 0;
+      for (; r + kLanes <= nr; r += kLanes) {
+        for (int l = 0; l < kLanes; ++l) step(r + l, l);
+      }
+      for (; r < nr; ++r) step(r, 0);
+      c0.add(lanes_total(a0));
+      c1[0].add(lanes_total(a1));
+      c2[0].add(lanes_total(a2));
+      c3[0].add(lanes_total(a3));
+      continue;
+    }
+    std::fill(s1.begin(), s1.end(), 0.0);
+    std::fill(s2.begin(), s2.end(), 0.0);
+    std::fill(s3.begin(), s3.end(), 0.0);
+    double a0[kLanes] = {};
+    for (int64_t r = 0; r < nr; ++r) {
+      const double x = weight_of(r);
+      const double* tr = t + r * D;
+      const double* pr = p + r * D;
+      a0[r % kLanes] += x;
+      for (int64_t j = 0; j < D; ++j) {  // independent columns: vectorizes across j
+        const double d = tr[j] - shift[j], e = tr[j] - pr[j];
+        s1[j] += x * d;
+        s2[j] += x * d * d;
+        s3[j] += x * e * e;
+      }
+    }
+    c0.add(lanes_total(a0));
+    for (int64_t j = 0; j < D; ++j) {
+      c1[j].add(s1[j]);
+      c2[j].add(s2[j]);
+      c3[j].add(s3[j]);
+    }
+  }
+  const double total_weight = WP::weighted ? c0.value() : static_cast<double>(N);
+  for (int64_t j = 0; j < D; ++j) {
+    out[0 * D + j] += total_weight;
+    out[1 * D + j] += c1[j].value();
+    out[2 * D + j] += c2[j].value();
+    out[3 * D + j] += c3[j].value();
+  }
+  return {};
+}
+
+}  // namespace metricore
