@@ -429,22 +429,27 @@ def _as_array(value):
     return np.asarray(value, dtype=np.float64)
 
 
-def check_results(runners: Dict[str, Runner], impls: List[Impl], np_args, torch_args, rtol):
-    """Each implementation's result on one fresh batch, compared with NumPy's."""
+def check_results(impls: List[Impl], np_args, torch_args, rtol) -> Dict[str, str]:
+    """Each implementation's result on one batch (fresh state), compared with NumPy's."""
     values, out = {}, {}
     for impl in impls:
-        runner = runners[impl.name]
-        args = torch_args if impl.torch_input else np_args
-        ret = runner.update(*args)
-        values[impl.name] = _as_array(ret if runner.result is None else runner.result())
+        try:
+            runner = impl.make()
+            ret = runner.update(*(torch_args if impl.torch_input else np_args))
+            values[impl.name] = _as_array(ret if runner.result is None else runner.result())
+        except Exception as exc:
+            out[impl.name] = f"failed: {type(exc).__name__}: {exc}".splitlines()[0][:200]
     ref = values.get("numpy")
     for impl in impls:
+        if impl.name in out:
+            continue
         if ref is None or not impl.checked:
             out[impl.name] = "not checked"
             continue
         got = values[impl.name]
         ok = got.shape == ref.shape and np.allclose(got, ref, rtol=rtol, atol=0.0)
-        out[impl.name] = "ok" if ok else f"differs from numpy: {got.ravel()[:4]} vs {ref.ravel()[:4]}"
+        out[impl.name] = "ok" if ok else (
+            f"differs from numpy: {got.ravel()[:4]} vs {ref.ravel()[:4]}")
     return out
 
 
@@ -477,29 +482,10 @@ def run_case(case: Case, cfg: Config, impl_filter: Optional[set], log) -> CaseRe
             fail(impl, exc)
     alive = [i for i in impls if i.name in runners]
 
-    # Result check on a batch of its own (fresh runners: the timed ones keep their state).
-    check: Dict[str, str] = {}
-    try:
-        fresh = {}
-        for impl in alive:
-            try:
-                fresh[impl.name] = impl.make()
-            except Exception as exc:
-                check[impl.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        np_args = tuple(a[:CHECK_BATCH] for a in pool)
-        torch_args = tuple(a[:CHECK_BATCH] for a in torch_pool) if torch_pool else None
-        for impl in alive:
-            if impl.name in fresh:
-                try:
-                    check.update(check_results(fresh, [impl], np_args, torch_args, case.rtol)
-                                 if impl.name == "numpy" else {})
-                except Exception as exc:
-                    check[impl.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        checkable = [i for i in alive if i.name in fresh and i.name not in check]
-        fresh2 = {i.name: i.make() for i in checkable}
-        check.update(check_results(fresh2, checkable, np_args, torch_args, case.rtol))
-    except Exception as exc:  # the check never stops the timing
-        log(f"[{case.key}] result check failed: {type(exc).__name__}: {exc}")
+    # Result check on a batch of its own, with fresh state (never stops the timing).
+    np_args = tuple(a[:CHECK_BATCH] for a in pool)
+    torch_args = tuple(a[:CHECK_BATCH] for a in torch_pool) if torch_pool else None
+    check = check_results(alive, np_args, torch_args, case.rtol)
 
     ns: Dict[str, Dict[int, float]] = {i.name: {} for i in impls}
     gc.collect()
