@@ -102,13 +102,20 @@ inline std::optional<ArrayRef> weight_input(const char* fn, const py::object& w,
                max_ndim);
 }
 
-inline std::string shape_str(const ArrayRef& a) {
+// "(3,)", "(3, 4)"; a negative entry prints as "*" (any size).
+template <class It>
+std::string shape_string(It first, It last) {
   std::string s = "(";
-  for (int d = 0; d < a.ndim; ++d) s += std::to_string(a.shape[d]) + (a.ndim == 1 ? "," : d + 1 < a.ndim ? ", " : "");
+  const auto n = last - first;
+  for (auto it = first; it != last; ++it) {
+    s += *it >= 0 ? std::to_string(*it) : std::string("*");
+    if (n == 1) s += ",";
+    else if (it + 1 != last) s += ", ";
+  }
   return s + ")";
 }
 
-// `name` must have this shape (a -1 entry matches anything).
+// `name` must have this shape (a negative entry matches any size).
 inline void require_shape(const char* fn, const char* name, const ArrayRef& a,
                           std::initializer_list<int64_t> shape) {
   bool ok = static_cast<int>(shape.size()) == a.ndim;
@@ -117,24 +124,16 @@ inline void require_shape(const char* fn, const char* name, const ArrayRef& a,
     if (ok && s >= 0 && a.shape[d] != s) ok = false;
     ++d;
   }
-  if (!ok) {
-    std::string want = "(";
-    d = 0;
-    for (int64_t s : shape) {
-      want += (s >= 0 ? std::to_string(s) : std::string("*")) +
-              (shape.size() == 1 ? "," : d + 1 < static_cast<int>(shape.size()) ? ", " : "");
-      ++d;
-    }
-    fail(fn, std::string(name) + " must have shape " + want + "), got " + shape_str(a));
-  }
+  if (!ok)
+    fail(fn, std::string(name) + " must have shape " + shape_string(shape.begin(), shape.end()) +
+                 ", got " + shape_string(a.shape, a.shape + a.ndim));
 }
 
 // The state array: C-contiguous, aligned, writeable, of this dtype and shape.
 inline void* output(const char* fn, py::array& out, Dtype dtype,
                     std::initializer_list<int64_t> shape) {
   const auto dt = storage_dtype(out);
-  const bool dtype_ok = dt && *dt == dtype && out.dtype().kind() != 'b';
-  if (!dtype_ok)
+  if (!dt || *dt != dtype || out.dtype().kind() == 'b')
     fail_type(fn, std::string("out must have dtype ") + dtype_name(dtype) + " here, got " +
                       dtype_str(out));
   bool shape_ok = static_cast<size_t>(out.ndim()) == shape.size();
@@ -143,14 +142,9 @@ inline void* output(const char* fn, py::array& out, Dtype dtype,
     if (shape_ok && out.shape(d) != s) shape_ok = false;
     ++d;
   }
-  if (!shape_ok) {
-    std::string want = "(", got = "(";
-    d = 0;
-    for (int64_t s : shape) want += std::to_string(s) + (++d < static_cast<int>(shape.size()) ? ", " : shape.size() == 1 ? "," : "");
-    for (d = 0; d < out.ndim(); ++d)
-      got += std::to_string(out.shape(d)) + (d + 1 < out.ndim() ? ", " : out.ndim() == 1 ? "," : "");
-    fail(fn, "out must have shape " + want + "), got " + got + ")");
-  }
+  if (!shape_ok)
+    fail(fn, "out must have shape " + shape_string(shape.begin(), shape.end()) + ", got " +
+                 shape_string(out.shape(), out.shape() + out.ndim()));
   if (!(out.flags() & py::array::c_style)) fail(fn, "out must be C-contiguous");
   if (!out.writeable()) fail(fn, "out must be writeable");
   void* ptr = out.mutable_data();
