@@ -155,8 +155,9 @@ inline void* output(const char* fn, py::array& out, Dtype dtype,
 inline py::tuple result(const Error& e) { return py::make_tuple(e.code, e.row, e.col); }
 
 // Releases the GIL for the lifetime of this object when the batch is big enough to be worth
-// it (see kReleaseGilElements). Construct it only around pure C++ work.
-class MaybeReleaseGil {
+// it (see kReleaseGilElements). Construct it only around pure C++ work. (Hidden like pybind11's
+// own types, which it holds.)
+class __attribute__((visibility("hidden"))) MaybeReleaseGil {
  public:
   explicit MaybeReleaseGil(int64_t elements) {
     if (elements >= kReleaseGilElements) release_.emplace();

@@ -151,8 +151,12 @@ def confusion_matrix(y_true, y_pred, num_classes, sample_weight=None):
     """sklearn's confusion matrix over labels range(num_classes) (int64 unweighted)."""
     from sklearn.metrics import confusion_matrix as cm
 
-    return cm(np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1),
-              labels=np.arange(num_classes), sample_weight=sample_weight)
+    t, p = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    if t.size == 0 or (sample_weight is not None and not np.any(sample_weight)):
+        # sklearn refuses empty inputs and all-zero weights
+        return np.zeros((num_classes, num_classes),
+                        dtype=np.int64 if sample_weight is None else np.float64)
+    return cm(t, p, labels=np.arange(num_classes), sample_weight=sample_weight)
 
 
 def argmax_first(scores):

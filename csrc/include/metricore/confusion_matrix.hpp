@@ -27,56 +27,61 @@ namespace confusion_detail {
 
 constexpr int64_t kChunk = 1024;
 
-// Class ids of y_true[i0, i0 + n): ignored samples get C (the trash row), invalid ones 0.
-// Returns nonzero if a sample that is not ignored holds an invalid id.
-template <class V>
-uint32_t true_ids(V labels, int64_t i0, int64_t n, int64_t C, bool has_ignore, int64_t ignore,
-                  int32_t* ids) {
-  uint32_t bad = 0;
+// Class ids of y_true[i0, i0 + n) into tids: ignored samples get C (the trash row).
+// Returns nonzero if a sample that is not ignored holds an invalid id (its tid is then
+// garbage: a bad chunk is never scattered).
+template <bool HasIgnore, class V>
+uint32_t true_ids(V labels, int64_t i0, int64_t n, int32_t C, int64_t ignore, int32_t* tids) {
+  using T = decltype(labels[0]);
+  decltype(class_id_error(T{}, 0, 0)) bad = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const auto v = labels[i0 + i];
-    const int64_t id = class_id(v, C);
-    const bool skip = has_ignore & label_equals(v, ignore);
-    bad |= static_cast<uint32_t>((id < 0) & !skip);
-    ids[i] = static_cast<int32_t>(skip ? C : (id < 0 ? 0 : id));
+    const T v = labels[i0 + i];
+    const int32_t id = class_id_value(v);
+    if constexpr (HasIgnore) {
+      const bool skip = label_equals(v, ignore);
+      bad |= skip ? 0 : class_id_error(v, id, C);
+      tids[i] = skip ? C : id;
+    } else {
+      bad |= class_id_error(v, id, C);
+      tids[i] = id;
+    }
   }
-  return bad;
+  return bad != 0;
 }
 
-// Predicted class ids of y_pred[i0, i0 + n) (invalid ones: 0); nonzero if a sample that is
-// not ignored (tids[i] != C) holds an invalid id.
-template <class V>
-uint32_t pred_ids(V labels, int64_t i0, int64_t n, int64_t C, const int32_t* tids,
-                  int32_t* ids) {
-  uint32_t bad = 0;
+// True and predicted class ids in one loop (y_pred holds class ids). As true_ids; an invalid
+// predicted id of an ignored sample is no error.
+template <bool HasIgnore, class TV, class PV>
+uint32_t true_pred_ids(TV labels, PV preds, int64_t i0, int64_t n, int32_t C, int64_t ignore,
+                       int32_t* tids, int32_t* pids) {
+  using T = decltype(labels[0]);
+  using P = decltype(preds[0]);
+  decltype(class_id_error(T{}, 0, 0)) bad_true = 0;
+  decltype(class_id_error(P{}, 0, 0)) bad_pred = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t id = class_id(labels[i0 + i], C);
-    bad |= static_cast<uint32_t>((id < 0) & (tids[i] != C));
-    ids[i] = static_cast<int32_t>(id < 0 ? 0 : id);
+    const T v = labels[i0 + i];
+    const P u = preds[i0 + i];
+    const int32_t tid = class_id_value(v);
+    const int32_t pid = class_id_value(u);
+    if constexpr (HasIgnore) {
+      const bool skip = label_equals(v, ignore);
+      bad_true |= skip ? 0 : class_id_error(v, tid, C);
+      bad_pred |= skip ? 0 : class_id_error(u, pid, C);
+      tids[i] = skip ? C : tid;
+      pids[i] = skip ? 0 : pid;
+    } else {
+      bad_true |= class_id_error(v, tid, C);
+      bad_pred |= class_id_error(u, pid, C);
+      tids[i] = tid;
+      pids[i] = pid;
+    }
   }
-  return bad;
-}
-
-// First maximum of a row of C >= 1 scores; sets nan if the row holds NaN.
-template <class Row>
-MC_HD inline int64_t first_argmax(Row row, int64_t C, bool& nan) {
-  auto best = row[0];
-  int64_t idx = 0;
-  bool has_nan = is_nan(best);
-  for (int64_t j = 1; j < C; ++j) {
-    const auto v = row[j];
-    has_nan |= is_nan(v);
-    const bool greater = v > best;
-    best = greater ? v : best;
-    idx = greater ? j : idx;
-  }
-  nan = has_nan;
-  return idx;
+  return (bad_true | bad_pred) != 0;
 }
 
 // Predicted ids as the first argmax of each score row of y_pred (C >= 1 columns).
 template <class S>
-uint32_t pred_argmax(const Strided2<S>& scores, int64_t i0, int64_t n, int64_t C,
+uint32_t pred_argmax(const Strided2<S>& scores, int64_t i0, int64_t n, int32_t C,
                      const int32_t* tids, int32_t* ids) {
   uint32_t bad = 0;
   const bool contiguous = scores.row(0).is_contiguous();
@@ -93,7 +98,7 @@ uint32_t pred_argmax(const Strided2<S>& scores, int64_t i0, int64_t n, int64_t C
 // Weights of [i0, i0 + n) as float64; nonzero if a sample that is not ignored has a
 // non-finite weight.
 template <class V>
-uint32_t load_weights(V w, int64_t i0, int64_t n, int64_t C, const int32_t* tids, double* out) {
+uint32_t load_weights(V w, int64_t i0, int64_t n, int32_t C, const int32_t* tids, double* out) {
   uint32_t bad = 0;
   for (int64_t i = 0; i < n; ++i) {
     const auto v = w[i0 + i];
@@ -110,7 +115,7 @@ uint32_t load_weights(V w, int64_t i0, int64_t n, int64_t C, const int32_t* tids
 //   w: UnitWeight or ArrayWeight over (N, 1); ignore_label: skipped when has_ignore.
 template <bool PredScores, class TT, class PT, class WP>
 Error confusion_matrix(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP& w,
-                       bool has_ignore, int64_t ignore_label, int64_t C,
+                       bool has_ignore, int64_t ignore_label, int32_t C,
                        typename WP::acc_type* out) {
   using namespace confusion_detail;
   using Acc = typename WP::acc_type;
@@ -135,20 +140,31 @@ Error confusion_matrix(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP&
   };
   if (C == 0) return first_error(0);  // every sample not ignored is out of range
 
-  const Strided1<TT> yt_view = yt;
   const auto yp_ids = yp.col(0);
-  // Validates and labels chunk [i0, i0 + n): tids/pids/wbuf. Returns nonzero if bad.
+  // Validates chunk [i0, i0 + n) into tids/pids/wbuf. Returns nonzero if it holds a bad sample.
   auto stage = [&](int64_t i0, int64_t n, int32_t* tids, int32_t* pids, double* wbuf) {
-    uint32_t bad = with_contiguity(
-        [&](auto v) { return true_ids(v, i0, n, C, has_ignore, ignore_label, tids); }, yt_view);
+    uint32_t bad;
     if constexpr (PredScores) {
-      bad |= pred_argmax(yp, i0, n, C, tids, pids);
+      bad = with_contiguity(
+          [&](auto v) {
+            return has_ignore ? true_ids<true>(v, i0, n, C, ignore_label, tids)
+                              : true_ids<false>(v, i0, n, C, ignore_label, tids);
+          },
+          yt);
+      // A bad true id would index nothing here, but it makes the chunk bad anyway.
+      if (!bad) bad = pred_argmax(yp, i0, n, C, tids, pids);
     } else {
-      bad |= with_contiguity([&](auto v) { return pred_ids(v, i0, n, C, tids, pids); }, yp_ids);
+      bad = with_contiguity(
+          [&](auto tv, auto pv) {
+            return has_ignore ? true_pred_ids<true>(tv, pv, i0, n, C, ignore_label, tids, pids)
+                              : true_pred_ids<false>(tv, pv, i0, n, C, ignore_label, tids, pids);
+          },
+          yt, yp_ids);
     }
     if constexpr (WP::weighted) {
-      bad |= with_contiguity([&](auto v) { return load_weights(v, i0, n, C, tids, wbuf); },
-                             w.w.col(0));
+      if (!bad)
+        bad = with_contiguity([&](auto v) { return load_weights(v, i0, n, C, tids, wbuf); },
+                              w.w.col(0));
     }
     (void)wbuf;
     return bad;
@@ -156,10 +172,10 @@ Error confusion_matrix(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP&
 
   int32_t tids[kChunk], pids[kChunk];
   double wbuf[WP::weighted ? kChunk : 1];
-  const int64_t cells = C * C;
+  const int64_t cells = int64_t(C) * C;
   // Interleaved copies break store-to-load chains when few bins take most samples.
   const int64_t copies = C <= 64 ? 4 : 1;
-  const int64_t stride = (C + 1) * C;  // one copy: C rows + the trash row
+  const int64_t stride = cells + C;  // one copy: C rows + the trash row
   const bool local = copies * stride <= std::max<int64_t>(N / 2, 64);
 
   if (local) {
@@ -195,19 +211,24 @@ Error confusion_matrix(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP&
   }
 
   // TwoPass: pass 1 validates and stores each sample's bin (-1: ignored), pass 2 adds.
-  std::vector<int64_t> bins(static_cast<size_t>(N));
-  for (int64_t i0 = 0; i0 < N; i0 += kChunk) {
-    const int64_t n = std::min(kChunk, N - i0);
-    if (stage(i0, n, tids, pids, wbuf)) return first_error(i0);
-    int64_t* b = bins.data() + i0;
-    for (int64_t i = 0; i < n; ++i)
-      b[i] = tids[i] == C ? int64_t(-1) : int64_t(tids[i]) * C + pids[i];
-  }
-  for (int64_t i = 0; i < N; ++i) {
-    const int64_t bin = bins[static_cast<size_t>(i)];
-    if (bin >= 0) out[bin] += w(i, 0);
-  }
-  return {};
+  auto two_pass = [&](auto bin_tag) -> Error {
+    using Bin = decltype(bin_tag);
+    std::vector<Bin> bins(static_cast<size_t>(N));
+    for (int64_t i0 = 0; i0 < N; i0 += kChunk) {
+      const int64_t n = std::min(kChunk, N - i0);
+      if (stage(i0, n, tids, pids, wbuf)) return first_error(i0);
+      Bin* b = bins.data() + i0;
+      for (int64_t i = 0; i < n; ++i)
+        b[i] = tids[i] == C ? Bin(-1) : Bin(tids[i]) * C + pids[i];  // -1: ignored
+    }
+    for (int64_t i = 0; i < N; ++i) {
+      const Bin bin = bins[static_cast<size_t>(i)];
+      if (bin >= 0) out[bin] += w(i, 0);
+    }
+    return {};
+  };
+  if (cells < INT32_MAX) return two_pass(int32_t{});
+  return two_pass(int64_t{});
 }
 
 }  // namespace metricore

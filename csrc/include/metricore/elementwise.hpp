@@ -56,20 +56,44 @@ MC_HD inline bool is_binary_label(T v) {
   return (v == T(0)) | (v == T(1));
 }
 
-// v as a class id when it is an integral value in [0, num_classes), else -1. Floats must
-// hold integral values (2.0 is class 2, 2.5 is an error); the cast is done only on values
-// already known to be in range, so it is always defined.
+// Class ids, in two branch-free halves so that loops over them vectorize with plain SSE2:
+//   class_id_value(v)          v as an int32; floats are clamped into int32 range first (NaN
+//                              goes to 0), so the conversion is always defined;
+//   class_id_error(v, id, C)   nonzero iff v is not an integral value in [0, C), given
+//                              id = class_id_value(v); as wide as T, so that an accumulator
+//                              of it stays in T's vector lanes.
+// class_id(v, C) puts them together: the id, or -1. num_classes must lie in [0, INT32_MAX].
 template <class T>
-MC_HD inline int64_t class_id(T v, int64_t num_classes) {
+MC_HD inline int32_t class_id_value(T v) {
   if constexpr (std::is_floating_point_v<T>) {
-    const double x = static_cast<double>(v);
-    const bool in_range = (x >= 0.0) & (x < static_cast<double>(num_classes));
-    const int64_t id = in_range ? static_cast<int64_t>(x) : 0;
-    return (in_range & (static_cast<double>(id) == x)) ? id : -1;
+    constexpr T kTop = sizeof(T) == 4 ? T(2147483520.0) : T(2147483647.0);  // <= INT32_MAX
+    T c = v > T(0) ? v : T(0);
+    c = c < kTop ? c : kTop;
+    return static_cast<int32_t>(c);
   } else {
-    const int64_t x = static_cast<int64_t>(v);
-    return static_cast<uint64_t>(x) < static_cast<uint64_t>(num_classes) ? x : -1;
+    return static_cast<int32_t>(v);  // int64: the low bits; class_id_error judges v itself
   }
+}
+
+template <class T>
+MC_HD inline auto class_id_error(T v, int32_t id, int32_t num_classes) {
+  if constexpr (std::is_floating_point_v<T>) {
+    using Word = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+    return static_cast<Word>(static_cast<T>(id) != v) | static_cast<Word>(id >= num_classes);
+  } else if constexpr (sizeof(T) == 8) {
+    // v in [0, C) iff neither v nor C - 1 - v is negative: one OR, one sign bit.
+    const uint64_t u = static_cast<uint64_t>(v);
+    return (u | (static_cast<uint64_t>(num_classes) - 1u - u)) >> 63;
+  } else {
+    (void)v;
+    return static_cast<uint32_t>(static_cast<uint32_t>(id) >= static_cast<uint32_t>(num_classes));
+  }
+}
+
+template <class T>
+MC_HD inline int32_t class_id(T v, int32_t num_classes) {
+  const int32_t id = class_id_value(v);
+  return class_id_error(v, id, num_classes) ? -1 : id;
 }
 
 // y_true == ignore_label, compared as values (an int8 label never equals 300).
@@ -92,6 +116,24 @@ MC_HD inline bool is_nan(T v) {
 template <class T>
 MC_HD inline bool is_finite_weight(T w) {
   return (w - w) == T(0);
+}
+
+// The first maximum of a row of C >= 1 values (any indexable row view); sets nan if the row
+// holds NaN (the index is then meaningless, but in [0, C)).
+template <class Row>
+MC_HD inline int64_t first_argmax(Row row, int64_t C, bool& nan) {
+  auto best = row[0];
+  int64_t idx = 0;
+  bool has_nan = is_nan(best);
+  for (int64_t j = 1; j < C; ++j) {
+    const auto v = row[j];
+    has_nan |= is_nan(v);
+    const bool greater = v > best;
+    best = greater ? v : best;
+    idx = greater ? j : idx;
+  }
+  nan = has_nan;
+  return idx;
 }
 
 // --------------------------------------------------------------- moment terms

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "metricore/confusion_matrix.hpp"  // first_argmax
 #include "metricore/elementwise.hpp"
 #include "metricore/errors.hpp"
 #include "metricore/strided.hpp"
@@ -73,16 +72,19 @@ uint32_t row_matches(const Strided2<S>& scores, int64_t i0, int64_t n, int64_t k
   return bad;
 }
 
-// True ids from class ids: invalid ones become 0 and set the returned flag.
+// True ids from class ids; nonzero if one is invalid (the ids are then garbage, and the
+// chunk is rescanned, never used).
 template <class V>
-uint32_t ids_from_labels(V labels, int64_t i0, int64_t n, int64_t C, int32_t* ids) {
-  uint32_t bad = 0;
+uint32_t ids_from_labels(V labels, int64_t i0, int64_t n, int32_t C, int32_t* ids) {
+  using T = decltype(labels[0]);
+  decltype(class_id_error(T{}, 0, 0)) bad = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t id = class_id(labels[i0 + i], C);
-    bad |= static_cast<uint32_t>(id < 0);
-    ids[i] = static_cast<int32_t>(id < 0 ? 0 : id);
+    const T v = labels[i0 + i];
+    const int32_t id = class_id_value(v);
+    bad |= class_id_error(v, id, C);
+    ids[i] = id;
   }
-  return bad;
+  return bad != 0;
 }
 
 // True ids from one-hot-like rows (first argmax); a row holding NaN sets the flag.
@@ -109,7 +111,8 @@ template <bool TrueRows, class TT, class ST, class WP>
 Error topk_matches(const Strided2<TT>& yt, const Strided2<ST>& yp, const WP& w, int64_t k,
                    typename WP::acc_type* out) {
   using namespace topk_detail;
-  const int64_t N = yp.rows, C = yp.cols;
+  const int64_t N = yp.rows;
+  const int32_t C = static_cast<int32_t>(yp.cols);  // the bindings check it fits
   if (N == 0) return {};
 
   // The first bad row from i0 on, in the protocol's order (y_true, y_pred, weight).
@@ -143,7 +146,7 @@ Error topk_matches(const Strided2<TT>& yt, const Strided2<ST>& yp, const WP& w, 
       bad = with_contiguity([&](auto v) { return ids_from_labels(v, i0, n, C, tids); },
                             yt.col(0));
     }
-    bad |= row_matches(yp, i0, n, k, tids, match);
+    if (!bad) bad = row_matches(yp, i0, n, k, tids, match);  // needs valid ids: it indexes rows
     if constexpr (WP::weighted) {
       double hit_lane[kLanes] = {}, weight_lane[kLanes] = {};
       uint32_t bad_weight = 0;

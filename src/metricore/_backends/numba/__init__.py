@@ -1,0 +1,51 @@
+"""The Numba CPU backend: one module per kernel family, the same contract as the C++ one.
+
+Every kernel is jitted through ``_jit.jit`` (the only place Numba options live) and compiles
+lazily: importing this package compiles nothing; a kernel compiles on its first call for the
+argument types it meets and is cached on disk for later processes. The functions read their
+inputs in place through any strides (including 0 and negative ones, and read-only views) and
+never copy them.
+
+    >>> import numpy as np
+    >>> from metricore._backends.numba import BACKEND
+    >>> out = np.zeros((2,), np.int64)
+    >>> BACKEND.topk_matches(np.array([1, 0]), np.array([[0.2, 0.8], [0.3, 0.7]]), None, 0, out)
+    (0, 0, 0)
+    >>> out.tolist()
+    [1, 2]
+"""
+
+from .confusion_matrix import confusion_matrix
+from .moments import column_moments, moments, moments_custom
+from .threshold_counts import threshold_counts
+from .topk_matches import topk_matches
+
+
+class NumbaBackend:
+    """``metricore._backends.protocol.Backend`` on Numba kernels.
+
+    The methods are the family modules' functions themselves (static), so a call adds no
+    Python frame to the hot path.
+    """
+
+    name = "numba"
+    threshold_counts = staticmethod(threshold_counts)
+    confusion_matrix = staticmethod(confusion_matrix)
+    topk_matches = staticmethod(topk_matches)
+    moments = staticmethod(moments)
+    column_moments = staticmethod(column_moments)
+    moments_custom = staticmethod(moments_custom)
+
+
+BACKEND = NumbaBackend()
+
+__all__ = [
+    "BACKEND",
+    "NumbaBackend",
+    "column_moments",
+    "confusion_matrix",
+    "moments",
+    "moments_custom",
+    "threshold_counts",
+    "topk_matches",
+]
