@@ -784,6 +784,14 @@ def print_machine(pr: Printer, cfg: Config, quick: bool):
             + ", OMP/MKL/OPENBLAS/NUMBA = 1"
             + (f"; OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}"
                if "OPENBLAS_CORETYPE" in os.environ else ""))
+    try:
+        load1 = os.getloadavg()[0]
+        busy = load1 > 0.5 * (cores or 1)
+        pr.line(f"load average (1 min) before the run: {load1:.2f}"
+                + ("  WARNING: the machine is busy; numbers will be noisy" if busy else ""),
+                style="red" if busy else "")
+    except OSError:
+        pass
     if not quick:
         pr.line(f"streaming read reference (np.count_nonzero, 256 MiB): "
                 f"{_read_bandwidth_gbs():.1f} GB/s")

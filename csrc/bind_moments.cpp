@@ -30,8 +30,7 @@ py::tuple moments_py(int64_t kind, double param, const py::array& y_true,
   if (N == 0) return result({});
   Error err;
   {
-    // Safe: from here on only raw pointers into arrays the caller holds are used; no Python
-    // object is touched until the GIL is back.
+    // Safe without the GIL: raw pointers into arrays the caller keeps alive, no Python objects.
     MaybeReleaseGil gil(N * D);
     err = visit_label(t.dtype, [&](auto tt) {
       using TT = typename decltype(tt)::type;
@@ -66,8 +65,7 @@ py::tuple column_moments_py(const py::array& y_true, const py::array& y_pred,
   if (N == 0) return result({});
   Error err;
   {
-    // Safe: from here on only raw pointers into arrays the caller holds are used; no Python
-    // object is touched until the GIL is back.
+    // Safe without the GIL: raw pointers into arrays the caller keeps alive, no Python objects.
     MaybeReleaseGil gil(N * D);
     err = visit_label(t.dtype, [&](auto tt) {
       using TT = typename decltype(tt)::type;

@@ -18,7 +18,8 @@ py::tuple threshold_counts_py(const py::array& y_true, const py::array& y_pred,
 
   const ArrayRef thr = input(fn, "thresholds", thresholds, Role::Float, 1, 1);
   const int64_t T = thr.shape[0];
-  if (thr.dtype != Dtype::Float64) fail_type(fn, "thresholds must be float64, got " + dtype_str(thresholds));
+  if (thr.dtype != Dtype::Float64)
+    fail_type(fn, "thresholds must be float64, got " + dtype_str(thresholds));
   if ((T > 1 && thr.strides[0] != 8) || reinterpret_cast<uintptr_t>(thr.data) % 8 != 0)
     fail(fn, "thresholds must be contiguous and aligned");
   if (top_k < 0) fail(fn, "top_k must be >= 0, got " + std::to_string(top_k));
@@ -35,8 +36,7 @@ py::tuple threshold_counts_py(const py::array& y_true, const py::array& y_pred,
   if (N == 0) return result({});
   Error err;
   {
-    // Safe: from here on only raw pointers into arrays the caller holds are used; no Python
-    // object is touched until the GIL is back.
+    // Safe without the GIL: raw pointers into arrays the caller keeps alive, no Python objects.
     MaybeReleaseGil gil(N * L);
     err = visit_label(t.dtype, [&](auto lt) {
       using LT = typename decltype(lt)::type;

@@ -266,3 +266,50 @@ def cosine_rows(y_true, y_pred):
 
 def adjusted_r2(r2, n, k):
     return 1.0 - (1.0 - r2) * (n - 1) / (n - k - 1)
+
+
+# ------------------------------------------------- Keras' reduction, any rank
+def keras_samplewise(values, sample_weight=None, reduce=np.mean):
+    """Keras' reduce_to_samplewise_values: per-sample values and weights, for any ranks.
+
+    The weight's rank is matched to the values' (squeeze/expand one trailing axis), the
+    values are reduced over the axes the weight lacks, multiplied by the broadcast weight,
+    then values and weights are reduced to one per sample. Returns (values, weights or None).
+    """
+    v = _f64(values)
+    if v.ndim == 0:
+        v = v.reshape(1)
+    w = None
+    if sample_weight is not None:
+        w = _f64(sample_weight)
+        if v.ndim == w.ndim + 1 and v.shape[-1] == 1:
+            if w.ndim == 1:
+                w = w[:, None]
+            else:
+                v = v[..., 0]
+        elif w.ndim == v.ndim + 1 and w.shape[-1] == 1:
+            if v.ndim == 1:
+                v = v[:, None]
+            else:
+                w = w[..., 0]
+        if v.ndim > w.ndim:
+            v = reduce(v, axis=tuple(range(w.ndim, v.ndim)))
+        w = np.broadcast_to(w, v.shape)
+        v = v * w
+        if w.ndim > 1:
+            w = reduce(w, axis=tuple(range(1, w.ndim)))
+    if v.ndim > 1:
+        v = reduce(v, axis=tuple(range(1, v.ndim)))
+    return v, w
+
+
+def keras_mean(values, sample_weight=None):
+    """keras.metrics.Mean over one batch (any ranks), in float64."""
+    v, w = keras_samplewise(values, sample_weight, np.mean)
+    return safe_div(v.sum(), v.shape[0] if w is None else w.sum())
+
+
+def keras_sum(values, sample_weight=None):
+    """keras.metrics.Sum over one batch (any ranks), in float64."""
+    v, _ = keras_samplewise(values, sample_weight, np.sum)
+    return v.sum()

@@ -73,7 +73,8 @@ COUNTS = [("TruePositives", mc.TruePositives), ("FalsePositives", mc.FalsePositi
           ("TrueNegatives", mc.TrueNegatives), ("FalseNegatives", mc.FalseNegatives)]
 
 
-@pytest.mark.parametrize("thresholds", [None, 0.5, [0.125, 0.5, 0.8], [0.0, 0.25, 0.5, 0.75, 1.0]])
+@pytest.mark.parametrize("thresholds", [None, 0.5, [0.5], [0.125, 0.5, 0.8],
+                                        [0.0, 0.25, 0.5, 0.75, 1.0]])
 @pytest.mark.parametrize("layout", ["N", "N1", "N,N1", "NL"])
 @pytest.mark.parametrize("wkind", [None, "N", "N1"])
 def test_counts(backend, rng, thresholds, layout, wkind):
@@ -338,3 +339,88 @@ def test_reference_agrees_with_keras(rng):
                                    rtol=1e-5, atol=1e-6, err_msg=kind)
     np.testing.assert_allclose(R.cosine_rows(t, p), np.asarray(keras.losses.cosine_similarity(
         t, p)) * -1.0, rtol=1e-5, atol=1e-6)
+
+
+# ====================================================== rank-3 (sequence) inputs
+def rank3_weights(rng, shape, kind):
+    N, T, C = shape
+    return {None: None, "N": rng.uniform(0, 2, N), "NT": rng.uniform(0, 2, (N, T)),
+            "NTC": rng.uniform(0, 2, (N, T, C))}[kind]
+
+
+@pytest.mark.parametrize("wkind", [None, "NT", "NTC"])  # (Keras cannot broadcast (N,) here)
+@pytest.mark.parametrize("top_k,class_id", [(None, None), (2, None), (None, 3), (1, 2)])
+def test_threshold_family_rank3(backend, rng, wkind, top_k, class_id):
+    """(N, T, C): top_k and class_id act on the last axis."""
+    if class_id is not None and wkind == "NTC":
+        pytest.skip("Keras cannot broadcast full-shape weights after selecting class_id")
+    N, T, C = 200, 3, 5
+    t = rng.integers(0, 2, (N, T, C))
+    p = grid(rng, (N, T, C), levels=5)
+    w = rank3_weights(rng, (N, T, C), wkind)
+    kw = dict(top_k=top_k, class_id=class_id)
+    for name in ("Precision", "Recall"):
+        compare(lambda: getattr(mc, name)(backend=backend, **kw),
+                lambda: getattr(keras.metrics, name)(**kw), (t, p, w), rng)
+    if top_k is None and class_id is None:
+        compare(lambda: mc.TruePositives(backend=backend), lambda: keras.metrics.TruePositives(),
+                (t, p, w), rng, exact=w is None)
+
+
+@pytest.mark.parametrize("wkind", [None, "N", "NT"])
+def test_regression_and_mean_rank3(backend, rng, wkind):
+    N, T, C = 200, 3, 4
+    t = rng.normal(size=(N, T, C)).astype(np.float32)
+    p = (t + rng.normal(0.3, 1.0, (N, T, C))).astype(np.float32)
+    w = rank3_weights(rng, (N, T, C), wkind)
+    for name in ("MeanSquaredError", "MeanAbsoluteError", "CosineSimilarity", "LogCoshError"):
+        compare(lambda: getattr(mc, name)(backend=backend), lambda: getattr(keras.metrics, name)(),
+                (t, p, w), rng)
+    ti = rng.integers(0, 3, (N, T, C))
+    pi = rng.integers(0, 3, (N, T, C)).astype(np.float32)
+    compare(lambda: mc.Accuracy(backend=backend), lambda: keras.metrics.Accuracy(), (ti, pi, w),
+            rng)
+    compare(lambda: mc.Mean(backend=backend), lambda: keras.metrics.Mean(), (p, w), rng)
+    compare(lambda: mc.Sum(backend=backend), lambda: keras.metrics.Sum(), (p, w), rng, rtol=1e-4)
+
+
+@pytest.mark.parametrize("wkind", [None, "N", "NT"])
+def test_accuracy_family_rank3(backend, rng, wkind):
+    N, T, C = 200, 3, 6
+    ids = rng.integers(0, C, (N, T))
+    p = grid(rng, (N, T, C), levels=4)
+    w = rank3_weights(rng, (N, T, C), wkind)
+    compare(lambda: mc.SparseCategoricalAccuracy(backend=backend),
+            lambda: keras.metrics.SparseCategoricalAccuracy(), (ids, p, w), rng)
+    compare(lambda: mc.CategoricalAccuracy(backend=backend),
+            lambda: keras.metrics.CategoricalAccuracy(),
+            (np.eye(C, dtype=np.float32)[ids], p, w), rng)
+    compare(lambda: mc.SparseTopKCategoricalAccuracy(k=2, backend=backend),
+            lambda: keras.metrics.SparseTopKCategoricalAccuracy(k=2), (ids, p, w), rng)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_segmentation_mean_iou(backend, rng, weighted):
+    N, H, W, C = 20, 8, 6, 5
+    t = rng.integers(0, C, (N, H, W))
+    scores = (rng.random((N, H, W, C)) + 0.6 * np.eye(C)[t]).astype(np.float32)
+    w = rng.uniform(0, 2, (N, H, W)).astype(np.float32) if weighted else None
+    compare(lambda: mc.MeanIoU(C, sparse_y_pred=False, backend=backend),
+            lambda: keras.metrics.MeanIoU(C, sparse_y_pred=False, dtype="float32"),
+            (t, scores, w), rng)
+    compare(lambda: mc.MeanIoU(C, backend=backend),
+            lambda: keras.metrics.MeanIoU(C, dtype="float32"),
+            (t, np.argmax(scores, axis=-1), w), rng)
+
+
+def test_reference_reduction_agrees_with_keras(rng):
+    """tests/_reference.keras_mean / keras_sum against keras.metrics.Mean / Sum, any ranks."""
+    v = rng.normal(size=(40, 3, 4)).astype(np.float32)
+    for w in (None, rng.random(40), rng.random((40, 1)), rng.random((40, 3)),
+              rng.random((40, 3, 4))):
+        m, s = keras.metrics.Mean(), keras.metrics.Sum()
+        m.update_state(v, w)
+        s.update_state(v, w)
+        np.testing.assert_allclose(R.keras_mean(v, w), np.asarray(m.result()), rtol=1e-5)
+        np.testing.assert_allclose(R.keras_sum(v, w), np.asarray(s.result()), rtol=1e-5,
+                                   atol=1e-4)

@@ -10,9 +10,9 @@
 //   * TwoPass, when C*C is large next to N (C = 10^4, N = 1000): each sample's flat bin goes
 //     to a scratch array in pass 1, and pass 2 scatter-adds into `out` only if pass 1 found
 //     no bad element.
-// Either way `out` is untouched unless the whole batch is valid, and every index is in range
-// whatever the inputs: invalid ids are clamped to 0 before use, ignored samples go to a trash
-// row (Local) or are skipped (TwoPass).
+// Either way `out` is untouched unless the whole batch is valid, and no index goes out of
+// range whatever the inputs: the ids of a chunk are used only once the chunk validated,
+// ignored samples go to a trash row (Local) or are skipped (TwoPass).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -20,6 +20,7 @@
 
 #include "metricore/elementwise.hpp"
 #include "metricore/errors.hpp"
+#include "metricore/simd.hpp"
 #include "metricore/strided.hpp"
 
 namespace metricore {
@@ -83,6 +84,16 @@ uint32_t true_pred_ids(TV labels, PV preds, int64_t i0, int64_t n, int32_t C, in
 template <class S>
 uint32_t pred_argmax(const Strided2<S>& scores, int64_t i0, int64_t n, int32_t C,
                      const int32_t* tids, int32_t* ids) {
+#if MC_VECTORS
+  if (scores.col_stride == static_cast<int64_t>(sizeof(S))) {
+    uint32_t nan = 0;
+    if (simd::argmax_ids_fixed<S>(scores.base + i0 * scores.row_stride, scores.row_stride, n, C,
+                                  ids, nan) &&
+        !nan)
+      return 0;
+    // Other C, or a NaN somewhere: the loop below decides whether its row is ignored.
+  }
+#endif
   uint32_t bad = 0;
   const bool contiguous = scores.row(0).is_contiguous();
   for (int64_t i = 0; i < n; ++i) {

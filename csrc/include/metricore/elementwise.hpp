@@ -1,10 +1,14 @@
 // Per-element arithmetic shared by every kernel: the C++ kernels here, and the CUDA kernels,
-// which include this very header. Hence: no containers, no exceptions, no Python, nothing
-// beyond <cmath>/<cstdint>/<type_traits>; every function is MC_HD (host and device).
+// which include this very header. Hence: no containers, no exceptions, no Python, no
+// standard library beyond the C math functions (global ::log1p etc., device built-ins under
+// CUDA) and the fixed-width integer types; every function is MC_HD (host and device).
+// NVRTC has no standard headers: there the includer provides int32_t/int64_t/uint32_t/
+// uint64_t first (e.g. from libcu++'s <cuda/std/cstdint> or a preamble).
 #pragma once
-#include <cmath>
-#include <cstdint>
-#include <type_traits>
+#if !defined(__CUDACC_RTC__)
+#include <math.h>
+#include <stdint.h>
+#endif
 
 #if defined(__CUDACC__)
 #define MC_HD __host__ __device__
@@ -12,7 +16,36 @@
 #define MC_HD
 #endif
 
+#if defined(__GNUC__) || defined(__CUDACC__)
+#define MC_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define MC_LIKELY(x) (x)
+#endif
+
 namespace metricore {
+
+// std::is_floating_point_v without <type_traits> (see the top of the file).
+template <class T>
+struct IsFloat {
+  static constexpr bool value = false;
+};
+template <>
+struct IsFloat<float> {
+  static constexpr bool value = true;
+};
+template <>
+struct IsFloat<double> {
+  static constexpr bool value = true;
+};
+
+template <bool Cond, class A, class B>
+struct Select {
+  using type = A;
+};
+template <class A, class B>
+struct Select<false, A, B> {
+  using type = B;
+};
 
 // Mirrors metricore._backends.protocol.MomentKind (a test checks the two agree).
 enum class MomentKind : int64_t {
@@ -49,6 +82,31 @@ MC_HD inline int64_t bucket_index(const double* thresholds, int64_t num_threshol
   return (base - thresholds) + (*base < score ? 1 : 0);
 }
 
+// bucket_index with a first guess interpolated between the lowest and the highest threshold:
+// O(1) when the thresholds are (nearly) evenly spaced, as Keras' AUC thresholds are. The guess
+// b is verified against its neighbours and a wrong one falls back to the binary search, so the
+// result is always bucket_index's. `padded` holds the T thresholds between two sentinels,
+// padded[0] = -inf and padded[T + 1] = +inf, so that b is right iff
+// padded[b] < score <= padded[b + 1]; scale comes from bucket_guess_scale.
+MC_HD inline int64_t bucket_index_guess(const double* padded, int64_t num_thresholds,
+                                        double scale, double score) {
+  if (num_thresholds <= 0) return 0;
+  double g = (score - padded[1]) * scale + 1.0;  // about the number of thresholds below score
+  g = g > 0.0 ? g : 0.0;  // NaN goes to 0: the cast below is always defined
+  g = g < static_cast<double>(num_thresholds) ? g : static_cast<double>(num_thresholds);
+  const int64_t b = static_cast<int64_t>(g);
+  if (MC_LIKELY((padded[b] < score) & !(padded[b + 1] < score))) return b;
+  return bucket_index(padded + 1, num_thresholds, score);
+}
+
+// The scale for bucket_index_guess.
+MC_HD inline double bucket_guess_scale(const double* thresholds, int64_t num_thresholds) {
+  if (num_thresholds < 2) return 0.0;
+  const double scale = static_cast<double>(num_thresholds - 1) /
+                       (thresholds[num_thresholds - 1] - thresholds[0]);
+  return (scale - scale == 0.0) ? scale : 0.0;  // finite, else a constant guess
+}
+
 // --------------------------------------------------------------- label checks
 // y_true of a binary problem must be 0 or 1 (NaN is neither).
 template <class T>
@@ -65,7 +123,7 @@ MC_HD inline bool is_binary_label(T v) {
 // class_id(v, C) puts them together: the id, or -1. num_classes must lie in [0, INT32_MAX].
 template <class T>
 MC_HD inline int32_t class_id_value(T v) {
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (IsFloat<T>::value) {
     constexpr T kTop = sizeof(T) == 4 ? T(2147483520.0) : T(2147483647.0);  // <= INT32_MAX
     T c = v > T(0) ? v : T(0);
     c = c < kTop ? c : kTop;
@@ -77,8 +135,8 @@ MC_HD inline int32_t class_id_value(T v) {
 
 template <class T>
 MC_HD inline auto class_id_error(T v, int32_t id, int32_t num_classes) {
-  if constexpr (std::is_floating_point_v<T>) {
-    using Word = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  if constexpr (IsFloat<T>::value) {
+    using Word = typename Select<sizeof(T) == 8, uint64_t, uint32_t>::type;
     return static_cast<Word>(static_cast<T>(id) != v) | static_cast<Word>(id >= num_classes);
   } else if constexpr (sizeof(T) == 8) {
     // v in [0, C) iff neither v nor C - 1 - v is negative: one OR, one sign bit.
@@ -99,7 +157,7 @@ MC_HD inline int32_t class_id(T v, int32_t num_classes) {
 // y_true == ignore_label, compared as values (an int8 label never equals 300).
 template <class T>
 MC_HD inline bool label_equals(T v, int64_t label) {
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (IsFloat<T>::value) {
     return static_cast<double>(v) == static_cast<double>(label);
   } else {
     return static_cast<int64_t>(v) == label;
@@ -142,7 +200,7 @@ MC_HD inline double nan_max(double a, double b) { return a < b ? b : a; }
 
 // softplus(z) = log(1 + exp(z)), written so that exp never overflows.
 MC_HD inline double softplus(double z) {
-  return std::log1p(std::exp(-std::fabs(z))) + (z > 0.0 ? z : 0.0);
+  return ::log1p(::exp(-::fabs(z))) + (z > 0.0 ? z : 0.0);
 }
 
 // The row kinds' per-element term f(t, p) (COSINE has none: see cosine_row_term).
@@ -151,14 +209,14 @@ MC_HD inline double moment_term(double t, double p, double param) {
   if constexpr (K == MomentKind::VALUE) {
     return p;
   } else if constexpr (K == MomentKind::ABSOLUTE) {
-    return std::fabs(t - p);
+    return ::fabs(t - p);
   } else if constexpr (K == MomentKind::SQUARED) {
     const double d = t - p;
     return d * d;
   } else if constexpr (K == MomentKind::ABSOLUTE_PERCENTAGE) {
-    return 100.0 * (std::fabs(t - p) / nan_max(std::fabs(t), kEpsilon));
+    return 100.0 * (::fabs(t - p) / nan_max(::fabs(t), kEpsilon));
   } else if constexpr (K == MomentKind::SQUARED_LOG) {
-    const double d = std::log(nan_max(p, kEpsilon) + 1.0) - std::log(nan_max(t, kEpsilon) + 1.0);
+    const double d = ::log(nan_max(p, kEpsilon) + 1.0) - ::log(nan_max(t, kEpsilon) + 1.0);
     return d * d;
   } else if constexpr (K == MomentKind::LOG_COSH) {
     const double x = p - t;
@@ -192,7 +250,7 @@ MC_HD inline double moment_term(MomentKind kind, double t, double p, double para
 // COSINE's row term from the row's sums sum t p, sum t^2, sum p^2 (Keras normalizes each
 // vector by sqrt(max(sum x^2, 1e-12)) and takes the dot product).
 MC_HD inline double cosine_row_term(double dot, double tt, double pp) {
-  return dot / (std::sqrt(nan_max(tt, kCosineFloor)) * std::sqrt(nan_max(pp, kCosineFloor)));
+  return dot / (::sqrt(nan_max(tt, kCosineFloor)) * ::sqrt(nan_max(pp, kCosineFloor)));
 }
 
 }  // namespace metricore

@@ -4,10 +4,11 @@
 //
 // The batch goes in chunks of rows, in two stages: (1) the chunk's y_true, y_pred and weights
 // are converted to float64 into small contiguous buffers (one loop per input dtype; the weight
-// loop also checks finiteness), (2) a kernel templated on the moment kind sums the chunk with
-// kLanes independent lanes. Stage (2) does not depend on the input dtypes, so the kinds are
-// not multiplied by the dtype combinations, and both stages vectorize. Chunk sums go into a
-// CascadeSum (see summation.hpp); `out` is written once, after the last chunk.
+// loop also checks finiteness), (2) a kernel templated on the moment kind sums the chunk in
+// vector lanes. Stage (2) does not depend on the input dtypes, so the kinds are not
+// multiplied by the dtype combinations, and both stages vectorize. Chunk sums go into a
+// CascadeSum (see summation.hpp); `out` is written once, after the last chunk. The common
+// case (one column, contiguous, one float dtype) skips the staging: flat_sums.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -22,7 +23,7 @@
 namespace metricore {
 namespace moments_detail {
 
-constexpr int64_t kChunkElems = 2048;  // elements per input per chunk (16 KiB as float64)
+constexpr int64_t kChunkElems = 512;  // elements per input per chunk, one summation block
 
 // Rows [r0, r0 + nr) of v as float64, row-major into out. With CheckFinite, returns nonzero
 // if a value is not finite.
@@ -66,26 +67,22 @@ ChunkSums chunk_sums(const double* t, const double* p, const double* w, int64_t 
                      double param) {
   double a[kLanes] = {}, b[kLanes] = {};
   if constexpr (K != MomentKind::COSINE) {
-    if (D == 1) {  // one value per row: a flat lane loop
-      auto step = [&](int64_t i, int l) {
-        const double f = moment_term<K>(t[i], p[i], param);
-        if constexpr (Mode == kNoWeight) {
-          a[l] += f;
-        } else {
-          a[l] += w[i] * f;
-          b[l] += w[i];
+    if (D == 1) {  // one value per row: a flat vectorized loop
+      double value = 0.0, weight = 0.0;
+      if constexpr (Mode == kNoWeight) {
+#pragma omp simd reduction(+ : value)
+        for (int64_t i = 0; i < R; ++i) value += moment_term<K>(t[i], p[i], param);
+        weight = static_cast<double>(R);
+      } else {
+#pragma omp simd reduction(+ : value, weight)
+        for (int64_t i = 0; i < R; ++i) {
+          value += w[i] * moment_term<K>(t[i], p[i], param);
+          weight += w[i];
         }
-      };
-      int64_t i = 0;
-      for (; i + kLanes <= R; i += kLanes) {
-        for (int l = 0; l < kLanes; ++l) step(i + l, l);
       }
-      for (; i < R; ++i) step(i, 0);
-      return {lanes_total(a), Mode == kNoWeight ? static_cast<double>(R) : lanes_total(b)};
+      return {value, weight};
     }
   }
-  const double inv_d = 1.0 / static_cast<double>(D);
-  (void)inv_d;
   for (int64_t r = 0; r < R; ++r) {
     const double* tr = t + r * D;
     const double* pr = p + r * D;
@@ -146,6 +143,64 @@ ChunkFn chunk_fn(MomentKind kind) {
   return nullptr;
 }
 
+// The fast path: one value per row (D == 1), y_true, y_pred and the weights contiguous and of
+// one float type S. One fused loop per kind, no staging buffers; the block sums are
+// `omp simd` reductions (vector lanes, see summation.hpp).
+// A non-finite weight makes the block's weight sum non-finite: the block is then rescanned
+// (the sum can also overflow with finite weights; then the rescan finds nothing and the block
+// counts as it is). Returns the first bad row, or -1.
+template <MomentKind K, class S, bool Weighted>
+int64_t flat_sums(const S* __restrict t, const S* __restrict p, const S* __restrict w, int64_t n,
+                  double param, CascadeSum& value, CascadeSum& weight) {
+  constexpr int64_t kBlock = 512;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t b1 = std::min(n, b0 + kBlock);
+    double block_value = 0.0, block_weight = 0.0;
+    if constexpr (Weighted) {
+#pragma omp simd reduction(+ : block_value, block_weight)
+      for (int64_t i = b0; i < b1; ++i) {
+        const double x = static_cast<double>(w[i]);
+        block_value +=
+            x * moment_term<K>(static_cast<double>(t[i]), static_cast<double>(p[i]), param);
+        block_weight += x;
+      }
+    } else {
+#pragma omp simd reduction(+ : block_value)
+      for (int64_t i = b0; i < b1; ++i)
+        block_value += moment_term<K>(static_cast<double>(t[i]), static_cast<double>(p[i]), param);
+      block_weight = static_cast<double>(b1 - b0);
+    }
+    if (Weighted && !is_finite_weight(block_weight)) {
+      for (int64_t r = b0; r < b1; ++r)
+        if (!is_finite_weight(w[r])) return r;
+    }
+    value.add(block_value);
+    weight.add(block_weight);
+  }
+  return -1;
+}
+
+template <class S, bool Weighted>
+using FlatFn = int64_t (*)(const S*, const S*, const S*, int64_t, double, CascadeSum&,
+                           CascadeSum&);
+
+template <class S, bool Weighted>
+FlatFn<S, Weighted> flat_fn(MomentKind kind) {
+  switch (kind) {
+    case MomentKind::VALUE: return &flat_sums<MomentKind::VALUE, S, Weighted>;
+    case MomentKind::ABSOLUTE: return &flat_sums<MomentKind::ABSOLUTE, S, Weighted>;
+    case MomentKind::SQUARED: return &flat_sums<MomentKind::SQUARED, S, Weighted>;
+    case MomentKind::ABSOLUTE_PERCENTAGE:
+      return &flat_sums<MomentKind::ABSOLUTE_PERCENTAGE, S, Weighted>;
+    case MomentKind::SQUARED_LOG: return &flat_sums<MomentKind::SQUARED_LOG, S, Weighted>;
+    case MomentKind::LOG_COSH: return &flat_sums<MomentKind::LOG_COSH, S, Weighted>;
+    case MomentKind::EQUAL: return &flat_sums<MomentKind::EQUAL, S, Weighted>;
+    case MomentKind::BINARY_MATCH: return &flat_sums<MomentKind::BINARY_MATCH, S, Weighted>;
+    case MomentKind::COSINE: break;
+  }
+  return nullptr;
+}
+
 // The first non-finite weight of rows [r0, r0 + nr).
 template <class WP>
 Error first_bad_weight(const WP& w, int64_t r0, int64_t nr) {
@@ -179,6 +234,33 @@ Error moments(MomentKind kind, double param, const Strided2<TT>& yt, const Strid
                                            : chunk_fn<kElementWeight>(kind);
   if (fn == nullptr) return {};  // unreachable: the bindings check kind and W
 
+  // Fast path: D == 1, contiguous, one float type throughout.
+  if constexpr (std::is_same_v<TT, PT> && std::is_floating_point_v<PT>) {
+    constexpr bool same_weight = [] {
+      if constexpr (WP::weighted) return std::is_same_v<typename WP::value_type, PT>;
+      return true;
+    }();
+    if constexpr (same_weight) {
+      bool contiguous = D == 1 && kind != MomentKind::COSINE && yt.col(0).is_contiguous() &&
+                        yp.col(0).is_contiguous();
+      const PT* wptr = nullptr;
+      if constexpr (WP::weighted) {
+        contiguous = contiguous && w.w.col(0).is_contiguous();
+        wptr = w.w.col(0).data();
+      }
+      if (contiguous) {
+        CascadeSum value, weight;
+        const auto flat = flat_fn<PT, WP::weighted>(kind);
+        const int64_t bad =
+            flat(yt.col(0).data(), yp.col(0).data(), wptr, N, param, value, weight);
+        if (bad >= 0) return {BAD_WEIGHT, bad, 0};
+        out[0] += value.value();
+        out[1] += weight.value();
+        return {};
+      }
+    }
+  }
+
   const int64_t R = std::max<int64_t>(1, kChunkElems / D);  // rows per chunk
   std::vector<double> tb(static_cast<size_t>(R * D)), pb(static_cast<size_t>(R * D));
   std::vector<double> wb(static_cast<size_t>(R * std::max<int64_t>(W, 1)));
@@ -209,7 +291,7 @@ Error column_moments(const Strided2<TT>& yt, const Strided2<PT>& yp, const WP& w
   const int64_t N = yp.rows, D = yp.cols;
   if (N == 0 || D == 0) return {};
   // Rows per chunk: one chunk is one summation block per column.
-  const int64_t R = D == 1 ? kChunkElems : std::clamp<int64_t>(kChunkElems / D, 1, 256);
+  const int64_t R = std::max<int64_t>(kChunkElems / D, 1);
   std::vector<double> tb(static_cast<size_t>(R * D)), pb(static_cast<size_t>(R * D));
   std::vector<double> wb(static_cast<size_t>(R));
   std::vector<double> s1(static_cast<size_t>(D)), s2(static_cast<size_t>(D)),
@@ -231,24 +313,20 @@ Error column_moments(const Strided2<TT>& yt, const Strided2<PT>& yp, const WP& w
       if constexpr (WP::weighted) return wv[r]; else return 1.0;
     };
     if (D == 1) {
-      double a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {};
+      double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
       const double sh = shift[0];
-      auto step = [&](int64_t r, int l) {
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+      for (int64_t r = 0; r < nr; ++r) {
         const double x = weight_of(r), d = t[r] - sh, e = t[r] - p[r];
-        a0[l] += x;
-        a1[l] += x * d;
-        a2[l] += x * d * d;
-        a3[l] += x * e * e;
-      };
-      int64_t r = 0;
-      for (; r + kLanes <= nr; r += kLanes) {
-        for (int l = 0; l < kLanes; ++l) step(r + l, l);
+        a0 += x;
+        a1 += x * d;
+        a2 += x * d * d;
+        a3 += x * e * e;
       }
-      for (; r < nr; ++r) step(r, 0);
-      c0.add(lanes_total(a0));
-      c1[0].add(lanes_total(a1));
-      c2[0].add(lanes_total(a2));
-      c3[0].add(lanes_total(a3));
+      c0.add(a0);
+      c1[0].add(a1);
+      c2[0].add(a2);
+      c3[0].add(a3);
       continue;
     }
     std::fill(s1.begin(), s1.end(), 0.0);

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "metricore/elementwise.hpp"
@@ -23,8 +24,8 @@
 namespace metricore {
 namespace threshold_detail {
 
-// Elements per block: a block's counts are kept only once it holds no bad element (the block
-// then fits narrow counters, which is what makes the binary loop vectorize well).
+// Elements per validation block: a block holding a bad element stops the pass, and the
+// element is then found by first_error.
 constexpr int64_t kBlock = 4096;
 
 // The first bad element of rows [r0, rows), in the protocol's order: row-major, and within an
@@ -52,80 +53,97 @@ inline float float_floor(double x) {
   return f;
 }
 
-// One threshold, no weights: TP, predicted-positive and true counts per block in uint32
-// lanes (a block is far below 2^32), branch-free, so it vectorizes.
+// One threshold, no weights, elements [i0, i1): TP, predicted-positive and true counts in
+// counters of type Ctr, branch-free, so that it vectorizes. With uint8_t counters (blocks of
+// at most 255 elements) the compare masks stay bytes next to the int8/bool labels: four times
+// fewer vector operations than with 32-bit counters.
+template <class Ctr, class TV, class PV, class S>
+inline uint32_t binary_block(TV t, PV p, int64_t i0, int64_t i1, S thr, int64_t* counts) {
+  using LT = decltype(t[0]);
+  Ctr tp = 0, npos = 0, ntrue = 0, bad = 0;
+  for (int64_t i = i0; i < i1; ++i) {
+    const LT lv = t[i];
+    const S sv = p[i];
+    const Ctr predicted = sv > thr;
+    const Ctr truth = lv == LT(1);
+    tp += predicted & truth;
+    npos += predicted;
+    ntrue += truth;
+    bad |= static_cast<Ctr>(!is_binary_label(lv)) | static_cast<Ctr>(is_nan(sv));
+  }
+  counts[0] += tp;
+  counts[1] += npos;
+  counts[2] += ntrue;
+  return bad;
+}
+
+// One threshold, no weights: exact int64 counts. The bad flag is checked once at the end
+// (the counts are local until then); returns 0 (rescan from the start) or -1.
 template <class TV, class PV, class S>
 int64_t binary_counts(TV t, PV p, int64_t n, S thr, int64_t* neg, int64_t* pos) {
-  using LT = decltype(t[0]);
-  int64_t tp = 0, npos = 0, ntrue = 0;
-  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
-    const int64_t b1 = std::min(n, b0 + kBlock);
-    uint32_t btp = 0, bpos = 0, btrue = 0, bad = 0;
-    for (int64_t i = b0; i < b1; ++i) {
-      const LT lv = t[i];
-      const S sv = p[i];
-      const uint32_t predicted = sv > thr;
-      const uint32_t truth = lv == LT(1);
-      btp += predicted & truth;
-      bpos += predicted;
-      btrue += truth;
-      bad |= static_cast<uint32_t>(!is_binary_label(lv)) | static_cast<uint32_t>(is_nan(sv));
-    }
-    if (bad) return b0;
-    tp += btp;
-    npos += bpos;
-    ntrue += btrue;
-  }
+  constexpr int64_t kByteBlock = 240;  // < 256, and a multiple of every vector width
+  int64_t counts[3] = {0, 0, 0};  // TP, predicted positive, true
+  uint32_t bad = 0;
+  int64_t b0 = 0;
+  for (; b0 + kByteBlock <= n; b0 += kByteBlock)
+    bad |= binary_block<uint8_t>(t, p, b0, b0 + kByteBlock, thr, counts);
+  bad |= binary_block<uint32_t>(t, p, b0, n, thr, counts);
+  if (bad) return 0;
+  const int64_t tp = counts[0], npos = counts[1], ntrue = counts[2];
   // Integer counts: the differences are exact.
-  pos[1] += tp;                       // TP
-  pos[0] += ntrue - tp;               // FN
-  neg[1] += npos - tp;                // FP
-  neg[0] += n - ntrue - npos + tp;    // TN
+  pos[1] += tp;                     // TP
+  pos[0] += ntrue - tp;             // FN
+  neg[1] += npos - tp;              // FP
+  neg[0] += n - ntrue - npos + tp;  // TN
   return -1;
 }
 
-// One threshold, weights: the four weighted sums, each its own sum (no differences), in
-// kLanes lanes per block.
+// One threshold, weights: a 4-bin histogram (truth x predicted) in 4 interleaved copies, so
+// consecutive elements do not wait on each other's store; each bin is its own sum (no
+// differences of sums).
 template <class TV, class PV, class WV, class S>
 int64_t binary_sums(TV t, PV p, WV w, int64_t n, S thr, double* neg, double* pos) {
   using LT = decltype(t[0]);
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t b1 = std::min(n, b0 + kBlock);
-    double tp[kLanes] = {}, fp[kLanes] = {}, tn[kLanes] = {}, fn[kLanes] = {};
+    double h[4][4] = {};  // [copy][2 * truth + predicted]
     uint32_t bad = 0;
-    int64_t i = b0;
-    auto step = [&](int64_t k, int l) {
-      const LT lv = t[k];
-      const S sv = p[k];
-      const auto wv = w[k];
-      const bool predicted = sv > thr;
-      const bool truth = lv == LT(1);
-      const double x = static_cast<double>(wv);
-      tp[l] += (predicted & truth) ? x : 0.0;
-      fp[l] += (predicted & !truth) ? x : 0.0;
-      tn[l] += (!predicted & !truth) ? x : 0.0;
-      fn[l] += (!predicted & truth) ? x : 0.0;
+    for (int64_t i = b0; i < b1; ++i) {
+      const LT lv = t[i];
+      const S sv = p[i];
+      const auto wv = w[i];
       bad |= static_cast<uint32_t>(!is_binary_label(lv)) | static_cast<uint32_t>(is_nan(sv)) |
              static_cast<uint32_t>(!is_finite_weight(wv));
-    };
-    for (; i + kLanes <= b1; i += kLanes) {
-      for (int l = 0; l < kLanes; ++l) step(i + l, l);
+      h[i & 3][2 * (lv == LT(1)) + (sv > thr)] += static_cast<double>(wv);
     }
-    for (; i < b1; ++i) step(i, 0);
     if (bad) return b0;
-    pos[1] += lanes_total(tp);
-    pos[0] += lanes_total(fn);
-    neg[1] += lanes_total(fp);
-    neg[0] += lanes_total(tn);
+    for (int q = 0; q < 4; ++q) {
+      const double sum = (h[0][q] + h[1][q]) + (h[2][q] + h[3][q]);
+      (q >= 2 ? pos : neg)[q & 1] += sum;  // q = 2 * truth + predicted
+    }
   }
   return -1;
 }
 
-// Any number of thresholds: a branch-free binary search per element.
+// thresholds between -inf and +inf sentinels, for bucket_index_guess.
+inline std::vector<double> padded_thresholds(const double* thr, int64_t T) {
+  std::vector<double> padded(static_cast<size_t>(T + 2));
+  padded[0] = -INFINITY;
+  std::copy(thr, thr + T, padded.begin() + 1);
+  padded[static_cast<size_t>(T + 1)] = INFINITY;
+  return padded;
+}
+
+// Any number of thresholds: bucket_index_guess per element, into 4 interleaved histogram
+// copies (a run of equal buckets does not serialize on one counter).
 template <class TV, class PV, class WV, class Acc>
 int64_t bucket_sums(TV t, PV p, WV w, int64_t n, const double* thr, int64_t T, Acc* neg) {
   using LT = decltype(t[0]);
   const int64_t B = T + 1;  // neg[0..B) then pos[0..B)
+  const double scale = bucket_guess_scale(thr, T);
+  const std::vector<double> padded = padded_thresholds(thr, T);
+  std::vector<Acc> copies(static_cast<size_t>(4 * 2 * B), Acc(0));
+  Acc* h = copies.data();
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t b1 = std::min(n, b0 + kBlock);
     uint32_t bad = 0;
@@ -136,11 +154,15 @@ int64_t bucket_sums(TV t, PV p, WV w, int64_t n, const double* thr, int64_t T, A
       bad |= static_cast<uint32_t>(!is_binary_label(lv)) | static_cast<uint32_t>(is_nan(sv)) |
              static_cast<uint32_t>(!is_finite_weight(wv));
       const int64_t b = T == 1 ? static_cast<int64_t>(sv > thr[0])
-                               : bucket_index(thr, T, static_cast<double>(sv));
-      neg[(lv == LT(1) ? B : 0) + b] += static_cast<Acc>(wv);
+                               : bucket_index_guess(padded.data(), T, scale,
+                                                    static_cast<double>(sv));
+      // (B & -truth), not (truth ? B : 0): GCC makes the latter a branch, 50% mispredicted.
+      h[(i & 3) * 2 * B + (B & -static_cast<int64_t>(lv == LT(1))) + b] += static_cast<Acc>(wv);
     }
-    if (bad) return b0;  // the local histogram is discarded: nothing to undo
+    if (bad) return b0;  // the local histograms are discarded: nothing to undo
   }
+  for (int64_t k = 0; k < 2 * B; ++k)
+    neg[k] += (h[k] + h[2 * B + k]) + (h[4 * B + k] + h[6 * B + k]);
   return -1;
 }
 
@@ -150,8 +172,8 @@ struct Ones {
 };
 
 // One counted column (or a flattened array) as a 1-D problem into a (neg, pos) histogram
-// pair, contiguous or strided. Returns the first element of the first block holding a bad
-// element, or -1.
+// pair, contiguous or strided. Returns -1, or an element at or before the first bad one
+// (the start of its block, or 0).
 template <class LT, class ST>
 int64_t column_unweighted(const Strided1<LT>& t, const Strided1<ST>& p, int64_t n,
                           const double* thr, int64_t T, int64_t* neg) {
@@ -266,7 +288,9 @@ Error threshold_counts(const Strided2<LT>& yt, const Strided2<ST>& yp, const WP&
   } else {
     // General rows: top_k, per-label histograms, or strides that do not flatten.
     std::vector<ST> row(top_k > 0 ? L : 0), work(top_k > 0 ? L : 0);
-    std::vector<uint8_t> kept(top_k > 0 ? L : 0, uint8_t(1));
+    std::vector<uint8_t> kept(static_cast<size_t>(L), uint8_t(1));  // all kept without top_k
+    const double scale = bucket_guess_scale(thr, T);
+    const std::vector<double> padded = padded_thresholds(thr, T);
     for (int64_t i = 0; i < N; ++i) {
       if (top_k > 0) {
         bool nan = false;
@@ -282,9 +306,11 @@ Error threshold_counts(const Strided2<LT>& yt, const Strided2<ST>& yp, const WP&
         const ST sv = yp(i, j);
         if (!is_binary_label(lv) || is_nan(sv) || !w.valid(i, j))
           return first_error(yt, yp, w, i, j0, j1, top_k > 0);
-        const int64_t b = (top_k > 0 && !kept[j]) ? 0
-                          : T == 1 ? static_cast<int64_t>(sv > thr[0])
-                                   : bucket_index(thr, T, static_cast<double>(sv));
+        // A column top_k drops is a negative prediction everywhere: bucket 0.
+        const int64_t b = (T == 1 ? static_cast<int64_t>(sv > thr[0])
+                                  : bucket_index_guess(padded.data(), T, scale,
+                                                       static_cast<double>(sv))) &
+                          -static_cast<int64_t>(kept[j]);
         hist[((M == 1 ? 0 : j) * 2 + (lv == LT(1))) * B + b] += w(i, j);
       }
     }

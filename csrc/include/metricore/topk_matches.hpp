@@ -13,6 +13,7 @@
 
 #include "metricore/elementwise.hpp"
 #include "metricore/errors.hpp"
+#include "metricore/simd.hpp"
 #include "metricore/strided.hpp"
 #include "metricore/summation.hpp"
 
@@ -48,26 +49,84 @@ MC_HD inline uint32_t match_top_k(Row row, int64_t C, int64_t k, S s, uint32_t& 
   return above < k;
 }
 
-// match[i] for rows [i0, i0 + n) given their true ids; nonzero if a row holds NaN.
+#if MC_VECTORS
+// Vectorized rows (unit column stride, C >= the vector width). The last vector of a row may
+// overlap the one before (loaded at C - W), which is harmless for ORs of lane bits and masked
+// out for counts.
+template <class S>
+using Mask = typename simd::Vec<S>::mask;
+
+// Any C >= W at run time, k == 0 (index masks) or k >= 1 (lane counts).
+template <class S>
+inline uint32_t match_vector(const S* row, int32_t C, int32_t t, int64_t k, Mask<S>& nan) {
+  using V = simd::Vec<S>;
+  constexpr int W = V::lanes;
+  const auto s = simd::splat(row[t]);
+  if (k == 0) {
+    const Mask<S> tv = Mask<S>{} + t;
+    Mask<S> idx = V::iota(), beaten = {};
+    int32_t j = 0;
+    for (; j + W <= C; j += W) {
+      const auto v = simd::load(row + j);
+      beaten |= (v > s) | ((idx < tv) & (v == s));
+      nan |= v != v;
+      idx += W;
+    }
+    if (j < C) {
+      const auto v = simd::load(row + C - W);
+      idx = V::iota() + (C - W);
+      beaten |= (v > s) | ((idx < tv) & (v == s));
+      nan |= v != v;
+    }
+    return simd::bits(beaten) == 0;
+  }
+  Mask<S> above = {};
+  int32_t j = 0;
+  for (; j + W <= C; j += W) {
+    const auto v = simd::load(row + j);
+    above -= v > s;  // true lanes are -1
+    nan |= v != v;
+  }
+  if (j < C) {
+    const auto v = simd::load(row + C - W);
+    const Mask<S> fresh = (V::iota() + (C - W)) >= (Mask<S>{} + j);  // not counted yet
+    above -= (v > s) & fresh;
+    nan |= v != v;
+  }
+  int64_t count = 0;
+  for (int l = 0; l < W; ++l) count += above[l];
+  return count < k;
+}
+
+#endif  // MC_VECTORS
+
+// match[i] for rows [i0, i0 + n) given their (valid) true ids; nonzero if a row holds NaN.
 template <class S>
 uint32_t row_matches(const Strided2<S>& scores, int64_t i0, int64_t n, int64_t k,
                      const int32_t* tids, uint8_t* match) {
-  const int64_t C = scores.cols;
-  uint32_t bad = 0;
-  auto run = [&](auto row_at) {
+  const int32_t C = static_cast<int32_t>(scores.cols);
+#if MC_VECTORS
+  if (scores.col_stride == static_cast<int64_t>(sizeof(S)) && C >= simd::Vec<S>::lanes) {
+    const char* base = scores.base + i0 * scores.row_stride;
+    uint32_t nan = 0;
+    if (k == 0 && simd::argmax_rows_fixed<S>(base, scores.row_stride, n, C, tids, match, nan))
+      return nan;
+    Mask<S> row_nan = {};  // a local: a reference might alias the rows
     for (int64_t i = 0; i < n; ++i) {
-      const auto row = row_at(i0 + i);
-      const S s = row[tids[i]];
-      uint32_t nan;
-      match[i] = static_cast<uint8_t>(k == 0 ? match_argmax(row, C, tids[i], s, nan)
-                                             : match_top_k(row, C, k, s, nan));
-      bad |= nan;
+      const S* row = reinterpret_cast<const S*>(base + i * scores.row_stride);
+      match[i] = static_cast<uint8_t>(match_vector(row, C, tids[i], k, row_nan));
     }
-  };
-  if (scores.row(0).is_contiguous()) {
-    run([&](int64_t i) { return Contig1<S>{scores.row(i).data()}; });
-  } else {
-    run([&](int64_t i) { return scores.row(i); });
+    return simd::bits(row_nan) != 0;
+  }
+#endif
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto row = scores.row(i0 + i);
+    const S s = row[tids[i]];
+    uint32_t nan;
+    match[i] = static_cast<uint8_t>(k == 0 ? match_argmax(row, C, tids[i], s, nan)
+                                           : match_top_k(row, C, k, s, nan));
+    bad |= nan;
   }
   return bad;
 }
@@ -90,12 +149,22 @@ uint32_t ids_from_labels(V labels, int64_t i0, int64_t n, int32_t C, int32_t* id
 // True ids from one-hot-like rows (first argmax); a row holding NaN sets the flag.
 template <class T>
 uint32_t ids_from_rows(const Strided2<T>& rows, int64_t i0, int64_t n, int32_t* ids) {
+#if MC_VECTORS
+  if constexpr (IsFloat<T>::value) {
+    uint32_t nan = 0;
+    if (rows.col_stride == static_cast<int64_t>(sizeof(T)) &&
+        simd::argmax_ids_fixed<T>(rows.base + i0 * rows.row_stride, rows.row_stride, n,
+                                  static_cast<int32_t>(rows.cols), ids, nan))
+      return nan;
+  }
+#endif
   uint32_t bad = 0;
   const bool contiguous = rows.row(0).is_contiguous();
   for (int64_t i = 0; i < n; ++i) {
     bool nan;
-    const int64_t idx = contiguous ? first_argmax(Contig1<T>{rows.row(i0 + i).data()}, rows.cols, nan)
-                                   : first_argmax(rows.row(i0 + i), rows.cols, nan);
+    const int64_t idx = contiguous
+                            ? first_argmax(Contig1<T>{rows.row(i0 + i).data()}, rows.cols, nan)
+                            : first_argmax(rows.row(i0 + i), rows.cols, nan);
     bad |= static_cast<uint32_t>(nan);
     ids[i] = static_cast<int32_t>(idx);
   }
@@ -148,30 +217,22 @@ Error topk_matches(const Strided2<TT>& yt, const Strided2<ST>& yp, const WP& w, 
     }
     if (!bad) bad = row_matches(yp, i0, n, k, tids, match);  // needs valid ids: it indexes rows
     if constexpr (WP::weighted) {
-      double hit_lane[kLanes] = {}, weight_lane[kLanes] = {};
+      double hits_w = 0.0, weight = 0.0;
       uint32_t bad_weight = 0;
       with_contiguity(
           [&](auto wv) {
-            int64_t i = 0;
-            for (; i + kLanes <= n; i += kLanes) {
-              for (int l = 0; l < kLanes; ++l) {
-                const auto x = wv[i0 + i + l];
-                bad_weight |= static_cast<uint32_t>(!is_finite_weight(x));
-                hit_lane[l] += match[i + l] ? static_cast<double>(x) : 0.0;
-                weight_lane[l] += static_cast<double>(x);
-              }
-            }
-            for (; i < n; ++i) {
+#pragma omp simd reduction(+ : hits_w, weight) reduction(| : bad_weight)
+            for (int64_t i = 0; i < n; ++i) {
               const auto x = wv[i0 + i];
               bad_weight |= static_cast<uint32_t>(!is_finite_weight(x));
-              hit_lane[0] += match[i] ? static_cast<double>(x) : 0.0;
-              weight_lane[0] += static_cast<double>(x);
+              hits_w += static_cast<double>(x) * match[i];  // a product: never a branch
+              weight += static_cast<double>(x);
             }
           },
           w.w.col(0));
       if (bad | bad_weight) return first_error(i0);
-      hit_sum.add(lanes_total(hit_lane));
-      weight_sum.add(lanes_total(weight_lane));
+      hit_sum.add(hits_w);
+      weight_sum.add(weight);
     } else {
       if (bad) return first_error(i0);
       uint32_t chunk_hits = 0;

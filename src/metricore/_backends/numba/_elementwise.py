@@ -1,8 +1,9 @@
 """Per-element arithmetic shared by the Numba kernels: the formulas of ``protocol.py``.
 
-Each function is small and jitted on its own; LLVM inlines them into the kernels' loops.
-They mirror ``csrc/include/metricore/elementwise.hpp`` term for term, so that the two
-backends agree exactly on counts and to the last bits on most sums.
+Scalar helpers are small ``_jit.jit`` functions, which LLVM inlines; helpers holding a loop
+are ``_jit.inline`` (LLVM declines to inline those), and helpers whose body depends on the
+argument types are ``_jit.specialize`` overloads, so a hot loop never holds a call. They mirror ``csrc/include/metricore/elementwise.hpp`` term for term, so
+that the two backends agree exactly on counts and to the last bits on most sums.
 
 Indices: kernels index arrays with ``U(i)`` (an unsigned cast). Numba adds a negative-index
 wraparound to every signed index it cannot prove non-negative, and that select stops LLVM
@@ -12,10 +13,11 @@ from vectorizing the loop; an unsigned index has no wraparound.
 import math
 
 import numpy as np
+from numba import types
 
 from metricore._backends.protocol import MomentKind
 
-from ._jit import jit
+from ._jit import inline, jit, specialize
 
 U = np.uint64
 
@@ -35,22 +37,53 @@ COSINE = int(MomentKind.COSINE)
 
 
 # ------------------------------------------------------------------ thresholds
+# The bucket of a score among T sorted thresholds is the number of thresholds strictly
+# below it, so the score is predicted positive (score > thresholds[t]) exactly at t < bucket.
+# A binary search per element costs a dependent load and a mispredicted branch per level
+# (LLVM turns its select into a branch), so the kernels look the bucket up on a uniform grid
+# over [thresholds[0], thresholds[-1]] instead: cell() is monotone in the score, thresholds
+# in an earlier cell are below the score and thresholds in a later one above it, so only
+# those sharing the score's cell are compared -- about one with 2T cells for Keras' evenly
+# spaced thresholds, and never an index out of range whatever the thresholds.
 @jit
-def bucket(thresholds, score):
-    """The number of thresholds strictly below ``score``: it is positive at t < bucket.
+def _cell(v, lo, scale, top):
+    c = (v - lo) * scale
+    c = c if c < top else top
+    c = c if c >= 0.0 else 0.0  # also maps NaN to 0
+    return np.int64(c)
 
-    Branch-free binary search over sorted thresholds; the result is in [0, T] whatever the
-    inputs, so it always indexes a histogram of T + 1 buckets.
-    """
-    n = thresholds.shape[0]
-    if n <= 0:
-        return 0
-    base = 0
-    while n > 1:
-        half = n >> 1
-        base = base + half if thresholds[U(base + half)] < score else base
-        n -= half
-    return base + (1 if thresholds[U(base)] < score else 0)
+
+@jit
+def bucket_grid(thresholds):
+    """The lookup table of ``bucket`` for sorted thresholds: a tuple to pass along."""
+    num_thresholds = thresholds.shape[0]
+    lo = thresholds[0] if num_thresholds > 0 else 0.0
+    hi = thresholds[num_thresholds - 1] if num_thresholds > 0 else 0.0
+    finite_span = (hi > lo) & (hi - lo < np.inf)
+    num_cells = 2 * num_thresholds if finite_span else 1  # 1 cell: a linear scan
+    scale = num_cells / (hi - lo) if finite_span else 0.0
+    top = np.float64(num_cells - 1)
+    padded = np.empty(num_thresholds + 1)  # +inf sentinel: the scan stops in range
+    padded[:num_thresholds] = thresholds
+    padded[num_thresholds] = np.inf
+    first = np.empty(num_cells, np.int64)  # first threshold whose cell is >= c
+    t = 0
+    for c in range(num_cells):
+        while t < num_thresholds and _cell(thresholds[t], lo, scale, top) < c:
+            t += 1
+        first[c] = t
+    return padded, first, lo, scale, top
+
+
+@inline
+def bucket(grid, score):
+    """The number of thresholds strictly below ``score`` (not NaN), in [0, T]."""
+    padded, first, lo, scale, top = grid
+    b = first[U(_cell(score, lo, scale, top))]
+    b += np.int64(padded[U(b)] < score)  # the usual single step, branch-free
+    while padded[U(b)] < score:
+        b += 1
+    return b
 
 
 # ------------------------------------------------------------------ labels
@@ -72,9 +105,9 @@ def class_index(v, num_classes):
     return iv if in_range & (iv == v) else np.int64(-1)
 
 
-@jit
+@inline
 def first_argmax(values, i, num_columns):
-    """(index of the first maximum of row i, whether the row holds NaN)."""
+    """(index of the first maximum of row i, whether the row holds NaN); num_columns >= 1."""
     best = values[U(i), U(0)]
     nan = best != best
     idx = 0
@@ -87,6 +120,24 @@ def first_argmax(values, i, num_columns):
     return idx, nan
 
 
+def row_class(values, i, num_classes):
+    """(class of sample i, bad): ``values`` holds class ids (1-D; bad if not an integral value
+    in [0, num_classes)) or rows whose first maximum is the class (2-D; bad if NaN). The class
+    is always in [0, num_classes) (num_classes >= 1), so it can index."""
+
+
+@specialize(row_class)
+def _row_class(values, i, num_classes):
+    if values.ndim == 1:
+
+        def ids(values, i, num_classes):
+            c = class_index(values[U(i)], num_classes)
+            return max(c, 0), c < 0
+
+        return ids
+    return lambda values, i, num_classes: first_argmax(values, i, num_classes)
+
+
 # ------------------------------------------------------------------ weights
 @jit
 def weight_ok(w):
@@ -94,21 +145,43 @@ def weight_ok(w):
     return (w - w) == 0
 
 
-@jit
 def row_weight(sample_weight, i):
-    """The weight of sample i of a (N,) weight vector; the integer 1 when unweighted, so that
-    unweighted counts stay exact int64 (the ``is None`` branch is resolved at compile time)."""
-    if sample_weight is None:
-        return 1
-    return sample_weight[U(i)]
+    """The weight of sample i of a (N,) weight vector; the integer 1 when unweighted (None),
+    so that unweighted counts stay exact int64."""
+
+
+@specialize(row_weight)
+def _row_weight(sample_weight, i):
+    if isinstance(sample_weight, types.NoneType):
+        return lambda sample_weight, i: 1
+    return lambda sample_weight, i: sample_weight[U(i)]
 
 
 @jit
-def element_weight(sample_weight, i, j):
-    """The weight of element (i, j) of a (N, W) weight array; 1 when unweighted."""
+def same_shape(sample_weight, like):
+    """Whether the weights (or None) have the shape of ``like`` (a kernel's argument check)."""
     if sample_weight is None:
-        return 1
-    return sample_weight[U(i), U(j)]
+        return True
+    return sample_weight.shape == like.shape
+
+
+@jit
+def same_rows(sample_weight, num_rows):
+    """Whether the (N,) weights (or None) have ``num_rows`` entries."""
+    if sample_weight is None:
+        return True
+    return sample_weight.shape[0] == num_rows
+
+
+def element_weight(sample_weight, i, j):
+    """The weight of element (i, j) of a (N, W) weight array; 1 when unweighted (None)."""
+
+
+@specialize(element_weight)
+def _element_weight(sample_weight, i, j):
+    if isinstance(sample_weight, types.NoneType):
+        return lambda sample_weight, i, j: 1
+    return lambda sample_weight, i, j: sample_weight[U(i), U(j)]
 
 
 # ------------------------------------------------------------------ moment terms

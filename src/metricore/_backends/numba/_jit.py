@@ -13,6 +13,7 @@
 import functools
 
 import numba
+from numba.extending import overload, register_jitable
 
 _OPTIONS = dict(nogil=True, fastmath=False, error_model="numpy", boundscheck=False)
 
@@ -22,3 +23,16 @@ jit = functools.partial(numba.njit, cache=True, **_OPTIONS)
 # cache keys a closure by its pickled cells, and a dispatcher pickles differently in every
 # process, so such kernels are cached in memory only.
 jit_uncached = functools.partial(numba.njit, cache=False, **_OPTIONS)
+
+# Helpers that the kernels' loops call (per-element terms, per-row scans): inlined into each
+# caller at the Numba IR level, after typing, so no call is left in a hot loop whatever
+# LLVM's cost model thinks of a helper holding a loop (it declines those). They compile with
+# their caller, whose options apply, and are callable from jitted code only.
+def inline(fn):
+    return register_jitable(inline="always")(fn)  # a fresh options dict: numba pops from it
+
+
+# The same for a helper whose body depends on its argument types (None weights, 1-D ids or
+# 2-D score rows): ``@specialize(helper)`` decorates a function of the Numba types that
+# returns the implementation. (An inlined body is typed without pruning ``x is None``.)
+specialize = functools.partial(overload, inline="always")

@@ -18,13 +18,23 @@ or over the user's jitted function (inlined into the loop).
 import functools
 
 import numpy as np
+from numba import types
 from numba.core.registry import CPUDispatcher
-from numba.extending import register_jitable
 
 from metricore._backends.protocol import ErrorCode, MomentKind
 
-from ._elementwise import COSINE, U, cosine_term, element_weight, moment_term, row_weight, weight_ok
-from ._jit import jit, jit_uncached
+from ._args import ARGUMENT_ERROR, TypingError, explain
+from ._elementwise import (
+    COSINE,
+    U,
+    cosine_term,
+    element_weight,
+    moment_term,
+    row_weight,
+    same_rows,
+    weight_ok,
+)
+from ._jit import inline, jit, jit_uncached, specialize
 
 _BAD_WEIGHT = int(ErrorCode.BAD_WEIGHT)
 _CUSTOM = -1  # the kind of a user-function kernel
@@ -56,6 +66,15 @@ def _weight_columns(sample_weight):
 
 
 @jit
+def _weights_fit(sample_weight, num_rows, num_columns, cosine):
+    """(N, 1) or (N, D) weights (COSINE: (N, 1)), or None."""
+    if sample_weight is None:
+        return True
+    w_rows, w_columns = sample_weight.shape
+    return (w_rows == num_rows) & ((w_columns == 1) | ((w_columns == num_columns) & (not cosine)))
+
+
+@jit
 def _first_bad_weight(sample_weight, start):
     """The first non-finite weight from row ``start`` on, as (code, row, col)."""
     if sample_weight is None:
@@ -67,17 +86,20 @@ def _first_bad_weight(sample_weight, start):
     return 0, 0, 0
 
 
-# Compiled into each caller (not on its own), so that a user's function never reaches the
-# disk cache. ``fn is None`` is resolved at compile time.
-@register_jitable
-def _element(kind, fn, t, p, param):
-    """f(t, p) of a built-in kind, or of the user's function."""
-    if fn is None:
-        return moment_term(kind, t, p, param)
-    return np.float64(fn(np.float64(t), np.float64(p)))
+def _element(fn, kind, t, p, param):
+    """f(t, p): the built-in ``kind``'s term when ``fn`` is None, else the user's function
+    (float64 arguments). Inlined, never compiled on its own, so that a user's function never
+    reaches the disk cache."""
 
 
-@register_jitable
+@specialize(_element)
+def _element_impl(fn, kind, t, p, param):
+    if isinstance(fn, types.NoneType):
+        return lambda fn, kind, t, p, param: moment_term(kind, t, p, param)
+    return lambda fn, kind, t, p, param: np.float64(fn(np.float64(t), np.float64(p)))
+
+
+@inline
 def _row_sums(kind, fn, param, y_true, y_pred, sample_weight, i, per_element):
     """(weighted row term, row weight, bad weight) of row i (D > 1 or COSINE)."""
     num_columns = y_true.shape[1]
@@ -97,12 +119,12 @@ def _row_sums(kind, fn, param, y_true, y_pred, sample_weight, i, per_element):
         for j in range(num_columns):
             w = element_weight(sample_weight, i, j)
             bad |= not weight_ok(w)
-            s += w * _element(kind, fn, y_true[U(i), U(j)], y_pred[U(i), U(j)], param)
+            s += w * _element(fn, kind, y_true[U(i), U(j)], y_pred[U(i), U(j)], param)
             sw += w
         return s / num_columns, sw / num_columns, bad
     s = 0.0
     for j in range(num_columns):
-        s += _element(kind, fn, y_true[U(i), U(j)], y_pred[U(i), U(j)], param)
+        s += _element(fn, kind, y_true[U(i), U(j)], y_pred[U(i), U(j)], param)
     w = element_weight(sample_weight, i, 0)
     return w * (s / num_columns), w, not weight_ok(w)
 
@@ -114,6 +136,15 @@ def _make_moments_kernel(kind, fn, jit_fn):
     @jit_fn
     def kernel(param, y_true, y_pred, sample_weight, out):
         num_rows, num_columns = y_true.shape
+        if (
+            y_pred.shape != y_true.shape
+            or num_columns == 0
+            or not _weights_fit(sample_weight, num_rows, num_columns, kind == COSINE)
+            or out.shape[0] != 2
+        ):
+            return ARGUMENT_ERROR, 0, 0
+        if num_rows == 0:
+            return 0, 0, 0
         per_element = _weight_columns(sample_weight) > 1
         num_buf = np.zeros(_BLOCK)
         den_buf = np.zeros(_BLOCK)
@@ -130,7 +161,7 @@ def _make_moments_kernel(kind, fn, jit_fn):
                     i = start + r
                     w = element_weight(sample_weight, i, 0)
                     bad |= not weight_ok(w)
-                    num_buf[U(r)] = w * _element(kind, fn, y_true[U(i), 0], y_pred[U(i), 0], param)
+                    num_buf[U(r)] = w * _element(fn, kind, y_true[U(i), 0], y_pred[U(i), 0], param)
                     den_buf[U(r)] = w
             else:
                 for r in range(n):
@@ -170,10 +201,13 @@ def _custom_kernel(fn):
     return _make_moments_kernel(_CUSTOM, fn, jit_uncached)
 
 
-def _check_moments(y_true, y_pred, sample_weight, out, cosine, name):
+def _check_moments(kind, y_true, y_pred, sample_weight, out, name="moments"):
+    """The arguments' shapes and dtypes, named in the error (the wrapper's slow path)."""
     shape = y_pred.shape
     if len(shape) != 2:
         raise ValueError(f"{name}: y_pred must be 2-D (N, D); got shape {shape}")
+    if y_pred.dtype != np.float32 and y_pred.dtype != np.float64:
+        raise TypeError(f"{name}: y_pred must be float32 or float64; got {y_pred.dtype}")
     if shape[1] == 0:
         raise ValueError(f"{name}: y_pred must have at least one column")
     if y_true.shape != shape:
@@ -184,9 +218,9 @@ def _check_moments(y_true, y_pred, sample_weight, out, cosine, name):
             raise ValueError(
                 f"{name}: sample_weight must have shape ({shape[0]}, 1) or {shape}; got {w_shape}"
             )
-        if cosine and w_shape[1] != 1:
+        if kind == COSINE and w_shape[1] != 1:
             raise ValueError(f"{name}: COSINE takes one weight per row: sample_weight must be (N, 1)")
-    if out.dtype is not _F64 and out.dtype != _F64:
+    if out.dtype != _F64:
         raise TypeError(f"{name}: out must have dtype float64; got {out.dtype}")
     if out.shape != (2,):
         raise ValueError(f"{name}: out must have shape (2,); got {out.shape}")
@@ -196,10 +230,15 @@ def moments(kind, param, y_true, y_pred, sample_weight, out):
     """Backend.moments: out[0] += weighted sum of row terms, out[1] += sum of weights."""
     if not 0 <= kind < len(_KERNELS):
         raise ValueError(f"moments: unknown moment kind {kind}")
-    _check_moments(y_true, y_pred, sample_weight, out, kind == COSINE, "moments")
-    if y_pred.shape[0] == 0:
-        return (0, 0, 0)
-    return _KERNELS[kind](float(param), y_true, y_pred, sample_weight, out)
+    if out.dtype is not _F64:
+        _check_moments(kind, y_true, y_pred, sample_weight, out)
+    try:
+        result = _KERNELS[kind](param, y_true, y_pred, sample_weight, out)
+    except TypingError as error:
+        explain(_check_moments, (kind, y_true, y_pred, sample_weight, out), error)
+    if result[0] < 0:
+        explain(_check_moments, (kind, y_true, y_pred, sample_weight, out))
+    return result
 
 
 def moments_custom(fn, y_true, y_pred, sample_weight, out):
@@ -207,16 +246,32 @@ def moments_custom(fn, y_true, y_pred, sample_weight, out):
     function, called with float64 arguments and inlined into the loop). One kernel per
     function, compiled on its first use and kept in memory."""
     kernel = _custom_kernel(fn)
-    _check_moments(y_true, y_pred, sample_weight, out, False, "moments_custom")
-    if y_pred.shape[0] == 0:
-        return (0, 0, 0)
-    return kernel(0.0, y_true, y_pred, sample_weight, out)
+    args = (_CUSTOM, y_true, y_pred, sample_weight, out, "moments_custom")
+    if out.dtype is not _F64:
+        _check_moments(*args)
+    try:
+        result = kernel(0.0, y_true, y_pred, sample_weight, out)
+    except TypingError as error:
+        explain(_check_moments, args, error)
+    if result[0] < 0:
+        explain(_check_moments, args)
+    return result
 
 
 # ------------------------------------------------------------------ column_moments
 @jit
 def _column_moments_kernel(y_true, y_pred, sample_weight, shift, out):
     num_rows, num_columns = y_true.shape
+    if (
+        y_pred.shape != y_true.shape
+        or not same_rows(sample_weight, num_rows)
+        or shift.shape[0] != num_columns
+        or out.shape[0] != 4
+        or out.shape[1] != num_columns
+    ):
+        return ARGUMENT_ERROR, 0, 0
+    if num_rows == 0:
+        return 0, 0, 0
     total = np.zeros((4, num_columns))
     part = np.zeros((4, num_columns))
     block = np.zeros((4, num_columns))
@@ -275,23 +330,35 @@ def _column_moments_kernel(y_true, y_pred, sample_weight, shift, out):
     return 0, 0, 0
 
 
-def column_moments(y_true, y_pred, sample_weight, shift, out):
-    """Backend.column_moments: per-column shifted sums for R^2 into out (4, D)."""
+def _check_column_moments(y_true, y_pred, sample_weight, shift, out):
+    """The arguments' shapes and dtypes, named in the error (the wrapper's slow path)."""
     shape = y_pred.shape
     if len(shape) != 2:
         raise ValueError(f"column_moments: y_pred must be 2-D (N, D); got shape {shape}")
+    if y_pred.dtype != np.float32 and y_pred.dtype != np.float64:
+        raise TypeError(f"column_moments: y_pred must be float32 or float64; got {y_pred.dtype}")
     if y_true.shape != shape:
         raise ValueError(f"column_moments: y_true must have shape {shape}; got {y_true.shape}")
     if sample_weight is not None and sample_weight.shape != (shape[0],):
         raise ValueError(
             f"column_moments: sample_weight must have shape ({shape[0]},); got {sample_weight.shape}"
         )
-    if shift.shape != (shape[1],) or (shift.dtype is not _F64 and shift.dtype != _F64):
+    if shift.shape != (shape[1],) or shift.dtype != _F64:
         raise TypeError(f"column_moments: shift must be a float64 array of shape ({shape[1]},)")
-    if out.dtype is not _F64 and out.dtype != _F64:
+    if out.dtype != _F64:
         raise TypeError(f"column_moments: out must have dtype float64; got {out.dtype}")
     if out.shape != (4, shape[1]):
         raise ValueError(f"column_moments: out must have shape (4, {shape[1]}); got {out.shape}")
-    if shape[0] == 0:
-        return (0, 0, 0)
-    return _column_moments_kernel(y_true, y_pred, sample_weight, shift, out)
+
+
+def column_moments(y_true, y_pred, sample_weight, shift, out):
+    """Backend.column_moments: per-column shifted sums for R^2 into out (4, D)."""
+    if out.dtype is not _F64:
+        _check_column_moments(y_true, y_pred, sample_weight, shift, out)
+    try:
+        result = _column_moments_kernel(y_true, y_pred, sample_weight, shift, out)
+    except TypingError as error:
+        explain(_check_column_moments, (y_true, y_pred, sample_weight, shift, out), error)
+    if result[0] < 0:
+        explain(_check_column_moments, (y_true, y_pred, sample_weight, shift, out))
+    return result

@@ -17,8 +17,17 @@ import numpy as np
 
 from metricore._backends.protocol import ErrorCode
 
-from ._elementwise import U, binary_label, bucket, element_weight, weight_ok
-from ._jit import jit
+from ._args import ARGUMENT_ERROR, TypingError, explain
+from ._elementwise import (
+    U,
+    binary_label,
+    bucket,
+    bucket_grid,
+    element_weight,
+    same_shape,
+    weight_ok,
+)
+from ._jit import inline, jit
 
 _BINARY_LABEL = int(ErrorCode.BINARY_LABEL)
 _NAN_SCORE = int(ErrorCode.NAN_SCORE)
@@ -123,7 +132,7 @@ def _single_threshold(y_true, y_pred, sample_weight, threshold, lo, hi, out):
 
 
 # ------------------------------------------------------------------ general: histograms
-@jit
+@inline
 def _kth_largest(y_pred, i, k, heap):
     """(k-th largest score of row i, how many scores equal to it are kept, NaN seen), k < L.
 
@@ -166,7 +175,7 @@ def _kth_largest(y_pred, i, k, heap):
     return kth, k - above, nan
 
 
-@jit
+@inline
 def _row_has_nan(y_pred, i):
     nan = False
     for j in range(y_pred.shape[1]):
@@ -204,6 +213,7 @@ def _histogram_counts(y_true, y_pred, sample_weight, thresholds, top_k, lo, hi, 
     num_rows, num_labels = y_true.shape
     per_label = out.shape[2] > 1
     hist = np.zeros((2, thresholds.shape[0] + 1, out.shape[2]), out.dtype)
+    grid = bucket_grid(thresholds)
     ranked = top_k > 0
     heap = np.empty(max(min(top_k, num_labels), 1))
     first = 0 if ranked else lo  # a ranked row is scanned from column 0 to place ties
@@ -232,7 +242,7 @@ def _histogram_counts(y_true, y_pred, sample_weight, thresholds, top_k, lo, hi, 
                 if (not valid) | (s != s) | (not weight_ok(w)):
                     code, col = _row_error(y_true, y_pred, sample_weight, i, lo, hi, ranked)
                     return code, i, col
-                b = bucket(thresholds, s) if kept else 0
+                b = bucket(grid, s) if kept else 0
                 hist[U(1 - label), U(b), U(j if per_label else 0)] += w
     _commit_histograms(hist, out)
     return 0, 0, 0
@@ -240,25 +250,41 @@ def _histogram_counts(y_true, y_pred, sample_weight, thresholds, top_k, lo, hi, 
 
 @jit
 def _threshold_counts_kernel(y_true, y_pred, sample_weight, thresholds, top_k, class_id, out):
+    num_labels = y_true.shape[1]
+    num_counts = out.shape[2]
+    if (
+        y_pred.shape != y_true.shape
+        or not same_shape(sample_weight, y_true)
+        or out.shape[0] != 4
+        or out.shape[1] != thresholds.shape[0]
+        or (num_counts != 1 and (num_counts != num_labels or class_id >= 0))
+        or top_k < 0
+        or class_id < -1
+        or class_id >= num_labels
+    ):
+        return ARGUMENT_ERROR, 0, 0
+    if y_true.shape[0] == 0:
+        return 0, 0, 0
     lo = class_id if class_id >= 0 else 0
-    hi = class_id + 1 if class_id >= 0 else y_true.shape[1]
-    if top_k == 0 and thresholds.shape[0] == 1 and out.shape[2] == 1:
+    hi = class_id + 1 if class_id >= 0 else num_labels
+    if top_k == 0 and thresholds.shape[0] == 1 and num_counts == 1:
         threshold = _score_threshold(y_pred, thresholds[0])
         return _single_threshold(y_true, y_pred, sample_weight, threshold, lo, hi, out)
     return _histogram_counts(y_true, y_pred, sample_weight, thresholds, top_k, lo, hi, out)
 
 
 # ------------------------------------------------------------------ Python entry point
-def threshold_counts(y_true, y_pred, sample_weight, thresholds, top_k, class_id, out):
-    """Backend.threshold_counts: adds TP/FP/TN/FN into out (4, T, M); (code, row, col)."""
+def _check(y_true, y_pred, sample_weight, thresholds, top_k, class_id, out):
+    """The arguments' shapes and dtypes, named in the error (the wrapper's slow path)."""
     shape = y_true.shape
     if len(shape) != 2:
         raise ValueError(f"threshold_counts: y_true must be 2-D (N, L); got shape {shape}")
     if y_pred.shape != shape:
         raise ValueError(f"threshold_counts: y_pred must have shape {shape}; got {y_pred.shape}")
-    if sample_weight is None:
-        out_dtype = _I64
-    else:
+    if y_pred.dtype != np.float32 and y_pred.dtype != np.float64:
+        raise TypeError(f"threshold_counts: y_pred must be float32 or float64; got {y_pred.dtype}")
+    out_dtype = _I64
+    if sample_weight is not None:
         out_dtype = _F64
         if sample_weight.shape != shape:
             raise ValueError(
@@ -270,7 +296,7 @@ def threshold_counts(y_true, y_pred, sample_weight, thresholds, top_k, class_id,
         raise ValueError(f"threshold_counts: top_k must be >= 0; got {top_k}")
     if class_id < -1 or class_id >= shape[1]:
         raise ValueError(f"threshold_counts: class_id must be -1 or in [0, {shape[1]}); got {class_id}")
-    if out.dtype is not out_dtype and out.dtype != out_dtype:
+    if out.dtype != out_dtype:
         raise TypeError(f"threshold_counts: out must have dtype {out_dtype} here; got {out.dtype}")
     out_shape = out.shape
     if (
@@ -283,6 +309,18 @@ def threshold_counts(y_true, y_pred, sample_weight, thresholds, top_k, class_id,
             f"threshold_counts: out must have shape (4, {thresholds.shape[0]}, M) with M = 1"
             f" (or M = L = {shape[1]} when class_id is -1); got {out_shape}"
         )
-    if shape[0] == 0:
-        return (0, 0, 0)
-    return _threshold_counts_kernel(y_true, y_pred, sample_weight, thresholds, top_k, class_id, out)
+
+
+def threshold_counts(y_true, y_pred, sample_weight, thresholds, top_k, class_id, out):
+    """Backend.threshold_counts: adds TP/FP/TN/FN into out (4, T, M); (code, row, col)."""
+    if out.dtype is not (_I64 if sample_weight is None else _F64):
+        _check(y_true, y_pred, sample_weight, thresholds, top_k, class_id, out)
+    try:
+        result = _threshold_counts_kernel(
+            y_true, y_pred, sample_weight, thresholds, top_k, class_id, out
+        )
+    except TypingError as error:
+        explain(_check, (y_true, y_pred, sample_weight, thresholds, top_k, class_id, out), error)
+    if result[0] < 0:
+        explain(_check, (y_true, y_pred, sample_weight, thresholds, top_k, class_id, out))
+    return result

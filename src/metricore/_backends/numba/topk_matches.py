@@ -16,7 +16,8 @@ import numpy as np
 
 from metricore._backends.protocol import ErrorCode
 
-from ._elementwise import U, class_index, first_argmax, row_weight, weight_ok
+from ._args import ARGUMENT_ERROR, TypingError, explain
+from ._elementwise import U, class_index, row_class, row_weight, same_rows, weight_ok
 from ._jit import jit
 
 _TRUE_CLASS = int(ErrorCode.TRUE_CLASS)
@@ -53,49 +54,41 @@ def _first_error(y_true, y_pred, sample_weight):
 
 
 @jit
-def _true_class(y_true, i, num_classes):
-    """(true class of row i clamped to [0, C), bad): a class id, or a row's first argmax."""
-    if y_true.ndim == 1:
-        c = class_index(y_true[U(i)], num_classes)
-        return max(c, 0), c < 0
-    return first_argmax(y_true, i, num_classes)
-
-
-@jit
-def _row_match(y_pred, i, c, k):
-    """(whether row i predicts class c, whether the row holds NaN)."""
-    s = y_pred[U(i), U(c)]
-    nan = False
-    if k == 0:
-        beaten = False
-        for j in range(y_pred.shape[1]):
-            v = y_pred[U(i), U(j)]
-            beaten |= (v > s) | ((j < c) & (v == s))
-            nan |= v != v
-        return not beaten, nan
-    above = 0
-    for j in range(y_pred.shape[1]):
-        v = y_pred[U(i), U(j)]
-        above += v > s
-        nan |= v != v
-    return above < k, nan
-
-
-@jit
 def _topk_matches_kernel(y_true, y_pred, sample_weight, k, out):
     num_rows, num_classes = y_pred.shape
+    if y_true.ndim == 1:
+        true_ok = y_true.shape[0] == num_rows
+    else:
+        true_ok = y_true.shape == y_pred.shape
+    if not true_ok or not same_rows(sample_weight, num_rows) or k < 0 or out.shape[0] != 2:
+        return ARGUMENT_ERROR, 0, 0
+    if num_rows == 0:
+        return 0, 0, 0
     if num_classes == 0:  # no class id is in range
         return _first_error(y_true, y_pred, sample_weight)
+    need = max(k, 1)
     hits = total = 0
     bad = False
     for start in range(0, num_rows, _BLOCK):
         block_hits = block_total = 0
         for i in range(start, min(start + _BLOCK, num_rows)):
-            c, true_bad = _true_class(y_true, i, num_classes)
-            match, nan = _row_match(y_pred, i, c, k)
+            c, true_bad = row_class(y_true, i, num_classes)
+            s = y_pred[U(i), U(c)]
+            above = np.int32(0)  # scores that beat s (rank of the true class)
+            nan = np.int32(0)
+            if k == 0:  # first argmax: an equal score before c beats it too
+                for j in range(num_classes):
+                    v = y_pred[U(i), U(j)]
+                    above += np.int32((v > s) | ((j < c) & (v == s)))
+                    nan |= np.int32(v != v)
+            else:
+                for j in range(num_classes):
+                    v = y_pred[U(i), U(j)]
+                    above += np.int32(v > s)
+                    nan |= np.int32(v != v)
             w = row_weight(sample_weight, i)
-            bad |= true_bad | nan | (not weight_ok(w))
-            block_hits += w * match
+            bad |= true_bad | (nan != 0) | (not weight_ok(w))
+            block_hits += w * (above < need)
             block_total += w
         hits += block_hits
         total += block_total
@@ -106,19 +99,20 @@ def _topk_matches_kernel(y_true, y_pred, sample_weight, k, out):
     return 0, 0, 0
 
 
-def topk_matches(y_true, y_pred, sample_weight, k, out):
-    """Backend.topk_matches: out[0] += sum w * match, out[1] += sum w; returns (code, row, col)."""
+def _check(y_true, y_pred, sample_weight, k, out):
+    """The arguments' shapes and dtypes, named in the error (the wrapper's slow path)."""
     pred_shape = y_pred.shape
     if len(pred_shape) != 2:
         raise ValueError(f"topk_matches: y_pred must be 2-D (N, C); got shape {pred_shape}")
+    if y_pred.dtype != np.float32 and y_pred.dtype != np.float64:
+        raise TypeError(f"topk_matches: y_pred must be float32 or float64; got {y_pred.dtype}")
     n = pred_shape[0]
     if y_true.shape != (n,) and y_true.shape != pred_shape:
         raise ValueError(
             f"topk_matches: y_true must have shape ({n},) or {pred_shape}; got {y_true.shape}"
         )
-    if sample_weight is None:
-        out_dtype = _I64
-    else:
+    out_dtype = _I64
+    if sample_weight is not None:
         out_dtype = _F64
         if sample_weight.shape != (n,):
             raise ValueError(
@@ -126,10 +120,20 @@ def topk_matches(y_true, y_pred, sample_weight, k, out):
             )
     if k < 0:
         raise ValueError(f"topk_matches: k must be >= 0; got {k}")
-    if out.dtype is not out_dtype and out.dtype != out_dtype:
+    if out.dtype != out_dtype:
         raise TypeError(f"topk_matches: out must have dtype {out_dtype} here; got {out.dtype}")
     if out.shape != (2,):
         raise ValueError(f"topk_matches: out must have shape (2,); got {out.shape}")
-    if n == 0:
-        return (0, 0, 0)
-    return _topk_matches_kernel(y_true, y_pred, sample_weight, k, out)
+
+
+def topk_matches(y_true, y_pred, sample_weight, k, out):
+    """Backend.topk_matches: out[0] += sum w * match, out[1] += sum w; returns (code, row, col)."""
+    if out.dtype is not (_I64 if sample_weight is None else _F64):
+        _check(y_true, y_pred, sample_weight, k, out)
+    try:
+        result = _topk_matches_kernel(y_true, y_pred, sample_weight, k, out)
+    except TypingError as error:
+        explain(_check, (y_true, y_pred, sample_weight, k, out), error)
+    if result[0] < 0:
+        explain(_check, (y_true, y_pred, sample_weight, k, out))
+    return result
