@@ -24,9 +24,6 @@ struct Strided1 {
     memcpy(&v, base + i * stride, sizeof(T));
     return v;
   }
-  MC_HD Strided1 slice(int64_t start, int64_t n) const {
-    return {base + start * stride, n, stride};
-  }
   // Unit stride and natural alignment: the view may be read through a T* (vectorized loops).
   bool is_contiguous() const {
     return stride == static_cast<int64_t>(sizeof(T)) &&

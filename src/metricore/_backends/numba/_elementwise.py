@@ -184,6 +184,19 @@ def _element_weight(sample_weight, i, j):
     return lambda sample_weight, i, j: sample_weight[U(i), U(j)]
 
 
+# ------------------------------------------------------------------ summation
+@jit
+def tree_sum(buf):
+    """Pairwise sum of a power-of-two buffer, level by level (each level a loop that LLVM
+    vectorizes without reassociating anything); clobbers buf. Exact for integers."""
+    half = buf.shape[0] >> 1
+    while half >= 1:
+        for k in range(half):
+            buf[U(k)] += buf[U(k + half)]
+        half >>= 1
+    return buf[0]
+
+
 # ------------------------------------------------------------------ moment terms
 @jit
 def nan_max(a, b):

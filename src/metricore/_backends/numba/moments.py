@@ -32,6 +32,7 @@ from ._elementwise import (
     moment_term,
     row_weight,
     same_rows,
+    tree_sum,
     weight_ok,
 )
 from ._jit import inline, jit, jit_uncached, specialize
@@ -39,25 +40,13 @@ from ._jit import inline, jit, jit_uncached, specialize
 _BAD_WEIGHT = int(ErrorCode.BAD_WEIGHT)
 _CUSTOM = -1  # the kind of a user-function kernel
 
-_BLOCK = 256  # rows per summation block (a power of two: _tree_sum halves it)
+_BLOCK = 256  # rows per summation block (a power of two: tree_sum halves it)
 _CASCADE = 256  # block sums per partial
 
 _F64 = np.dtype(np.float64)
 
 
 # ------------------------------------------------------------------ shared helpers
-@jit
-def _tree_sum(buf):
-    """Pairwise sum of a power-of-two buffer, level by level (each a vectorized loop);
-    clobbers buf."""
-    half = buf.shape[0] >> 1
-    while half >= 1:
-        for k in range(half):
-            buf[U(k)] += buf[U(k + half)]
-        half >>= 1
-    return buf[0]
-
-
 @jit
 def _weight_columns(sample_weight):
     if sample_weight is None:
@@ -173,8 +162,8 @@ def _make_moments_kernel(kind, fn, jit_fn):
                     bad |= e
             if bad:
                 return _first_bad_weight(sample_weight, start)
-            part_num += _tree_sum(num_buf)
-            part_den += _tree_sum(den_buf)
+            part_num += tree_sum(num_buf)
+            part_den += tree_sum(den_buf)
             blocks += 1
             if blocks == _CASCADE:
                 total_num += part_num
@@ -299,7 +288,7 @@ def _column_moments_kernel(y_true, y_pred, sample_weight, shift, out):
                 bufs[2, U(r)] = w * d * d
                 bufs[3, U(r)] = w * e * e
             for q in range(4):
-                block[q, 0] = _tree_sum(bufs[q])
+                block[q, 0] = tree_sum(bufs[q])
         else:
             block[:, :] = 0.0
             for r in range(n):

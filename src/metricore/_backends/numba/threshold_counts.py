@@ -9,11 +9,12 @@ else the negative one. At the end TP[t] = sum of positive buckets b > t, FN[t] =
 positive buckets b <= t, and FP/TN likewise from the negative histogram: each of the four is
 its own prefix/suffix sum (never TN = total - FP, which cancels for float weights). One
 threshold pooled into one count (binary accuracy, precision at 0.5 ...) takes a branch-free
-loop of four running sums instead, which LLVM vectorizes. ``out`` is written only after the
-whole batch validated.
+loop of four sums instead, which LLVM vectorizes. ``out`` is written only after the whole
+batch validated.
 """
 
 import numpy as np
+from numba import types
 
 from metricore._backends.protocol import ErrorCode
 
@@ -25,13 +26,16 @@ from ._elementwise import (
     bucket_grid,
     element_weight,
     same_shape,
+    tree_sum,
     weight_ok,
 )
-from ._jit import inline, jit
+from ._jit import inline, jit, specialize
 
 _BINARY_LABEL = int(ErrorCode.BINARY_LABEL)
 _NAN_SCORE = int(ErrorCode.NAN_SCORE)
 _BAD_WEIGHT = int(ErrorCode.BAD_WEIGHT)
+
+_BLOCK = 256  # rows per block of the one-column sums (a power of two: tree_sum halves it)
 
 _I64 = np.dtype(np.int64)
 _F64 = np.dtype(np.float64)
@@ -94,17 +98,59 @@ def _binary_terms(t, p, w, threshold):
     return w * (label & pred), w * (neg & pred), w * (neg & npred), w * (label & npred), bad
 
 
+def _column_sums(y_true, y_pred, sample_weight, threshold, j, start, n, bufs):
+    """(TP, FP, TN, FN, bad) of rows [start, start + n) of column j, n <= _BLOCK."""
+
+
+@specialize(_column_sums)
+def _column_sums_impl(y_true, y_pred, sample_weight, threshold, j, start, n, bufs):
+    if isinstance(sample_weight, types.NoneType):
+        # Integer counts: running sums, which LLVM vectorizes (integer addition reassociates).
+        def counts(y_true, y_pred, sample_weight, threshold, j, start, n, bufs):
+            tp = fp = tn = fn = 0
+            bad = False
+            for r in range(n):
+                i = start + r
+                a, b, c, d, e = _binary_terms(y_true[U(i), U(j)], y_pred[U(i), U(j)], 1, threshold)
+                tp += a
+                fp += b
+                tn += c
+                fn += d
+                bad |= e
+            return tp, fp, tn, fn, bad
+
+        return counts
+
+    # Float sums: each element's terms into block buffers, summed pairwise (both vectorize;
+    # running float sums would be one serial chain each).
+    def sums(y_true, y_pred, sample_weight, threshold, j, start, n, bufs):
+        bad = False
+        for r in range(n):
+            i = start + r
+            a, b, c, d, e = _binary_terms(
+                y_true[U(i), U(j)], y_pred[U(i), U(j)], sample_weight[U(i), U(j)], threshold
+            )
+            bufs[0, U(r)] = a
+            bufs[1, U(r)] = b
+            bufs[2, U(r)] = c
+            bufs[3, U(r)] = d
+            bad |= e
+        bufs[:, n:] = 0.0
+        return tree_sum(bufs[0]), tree_sum(bufs[1]), tree_sum(bufs[2]), tree_sum(bufs[3]), bad
+
+    return sums
+
+
 @jit
 def _single_threshold(y_true, y_pred, sample_weight, threshold, lo, hi, out):
-    """T == 1 and one pooled count: four running sums (int64, or float64 when weighted)."""
+    """T == 1 and one pooled count: four sums (int64, or float64 when weighted)."""
     tp = fp = tn = fn = 0
     bad = False
-    if hi - lo == 1:  # one column: a flat loop LLVM vectorizes
-        for i in range(y_true.shape[0]):
-            a, b, c, d, e = _binary_terms(
-                y_true[U(i), U(lo)], y_pred[U(i), U(lo)], element_weight(sample_weight, i, lo),
-                threshold,
-            )
+    if hi - lo == 1:  # one column: blocks of a flat loop that LLVM vectorizes
+        bufs = np.empty((4, 0 if sample_weight is None else _BLOCK))
+        for start in range(0, y_true.shape[0], _BLOCK):
+            n = min(_BLOCK, y_true.shape[0] - start)
+            a, b, c, d, e = _column_sums(y_true, y_pred, sample_weight, threshold, lo, start, n, bufs)
             tp += a
             fp += b
             tn += c
