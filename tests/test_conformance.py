@@ -135,7 +135,8 @@ def test_precision_recall_binary_vs_sklearn(backend, rng, weighted, thresholds):
     scalar = thresholds is None or np.ndim(thresholds) == 0
     if scalar:
         prec, rec = prec[0], rec[0]
-    check_all_ways(lambda: mc.Precision(thresholds=thresholds, backend=backend), (t, p, w), prec, rng)
+    check_all_ways(lambda: mc.Precision(thresholds=thresholds, backend=backend), (t, p, w), prec,
+                   rng)
     check_all_ways(lambda: mc.Recall(thresholds=thresholds, backend=backend), (t, p, w), rec, rng)
     # Keras' rank rules: y_true (N,) with y_pred (N, 1), and weights (N, 1), same numbers.
     w1 = None if w is None else w[:, None]

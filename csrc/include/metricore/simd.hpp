@@ -76,7 +76,9 @@ constexpr int kBytes = 16;
 #include "metricore/detail/argmax_rows.inc"
 }  // namespace vec16
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__)
+// (Define MC_NO_AVX2_DISPATCH to build the baseline vectors only, e.g. to test them.)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) && \
+    !defined(MC_NO_AVX2_DISPATCH)
 #define MC_AVX2_DISPATCH 1
 #pragma GCC push_options
 #pragma GCC target("avx2")

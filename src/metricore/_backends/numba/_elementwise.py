@@ -2,8 +2,9 @@
 
 Scalar helpers are small ``_jit.jit`` functions, which LLVM inlines; helpers holding a loop
 are ``_jit.inline`` (LLVM declines to inline those), and helpers whose body depends on the
-argument types are ``_jit.specialize`` overloads, so a hot loop never holds a call. They mirror ``csrc/include/metricore/elementwise.hpp`` term for term, so
-that the two backends agree exactly on counts and to the last bits on most sums.
+argument types are ``_jit.specialize`` overloads, so a hot loop never holds a call. They
+mirror ``csrc/include/metricore/elementwise.hpp`` term for term, so that the two backends
+agree exactly on counts and to the last bits on most sums.
 
 Indices: kernels index arrays with ``U(i)`` (an unsigned cast). Numba adds a negative-index
 wraparound to every signed index it cannot prove non-negative, and that select stops LLVM

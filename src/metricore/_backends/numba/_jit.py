@@ -3,7 +3,8 @@
 * ``cache=True``: nothing compiles at import; a kernel compiles on its first call for the
   argument types it meets, and later processes load it from ``__pycache__``.
 * ``fastmath=False``: the kernels test for NaN and rely on IEEE results; sums keep their
-  written order, so the kernels break dependency chains themselves (blocks, lanes).
+  written order, so the kernels break dependency chains themselves (blocks of terms summed
+  pairwise).
 * ``error_model="numpy"``: a division by zero gives inf/NaN instead of a Python exception
   check inside hot loops.
 * ``nogil=True``: a kernel touches only the arrays it is given, so other threads may run.
