@@ -57,31 +57,74 @@ def scores(x, name: str = "y_pred") -> np.ndarray:
     raise _kind_error(name, arr, "numeric (bool, integer or float)")
 
 
-def weights(sample_weight, shape: Sequence[int], name: str = "sample_weight") -> Optional[np.ndarray]:
-    """``sample_weight`` as float32/float64, broadcast (a zero-copy view) to ``shape``.
-
-    Keras' rules: a scalar, ``(N,)``, ``(N, 1)`` or the full shape. A rank-1 weight applies
-    to rows. Returns None for None.
-    """
-    if sample_weight is None:
-        return None
+def _float_weights(sample_weight, name):
     w = to_numpy(sample_weight)
     if w.dtype != _F32 and w.dtype != _F64:
         if w.dtype.kind not in "biuf":
             raise _kind_error(name, w, "numeric")
         w = w.astype(_F64)
+    return w
+
+
+def _broadcast_leading(w, shape, name, original_shape):
+    """Broadcasts ``w`` to ``shape`` aligning *leading* axes (a weight per sample, per
+    sample and time step, ...), the way Keras expands weights; a zero-copy view."""
     shape = tuple(shape)
-    if w.ndim == 1 and len(shape) == 2:
-        w = w[:, None]
-    elif w.ndim == len(shape) + 1 and w.shape[-1] == 1:
+    if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
         w = w[..., 0]
+    if 0 < w.ndim < len(shape):
+        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
     try:
         return np.broadcast_to(w, shape)
     except ValueError:
         raise ValueError(
-            f"{name} of shape {np.shape(sample_weight)} cannot be broadcast to the "
-            f"predictions' shape {shape}"
+            f"{name} of shape {original_shape} cannot be broadcast to the predictions' "
+            f"shape {shape}"
         ) from None
+
+
+def weights(sample_weight, shape: Sequence[int], name: str = "sample_weight") -> Optional[np.ndarray]:
+    """``sample_weight`` as float32/float64, broadcast (a zero-copy view) to ``shape``.
+
+    Keras' rules: a scalar, one weight per sample ``(N,)`` / ``(N, 1)``, per leading axes
+    (``(N, T)`` for ``(N, T, C)`` predictions), or the full shape. Returns None for None.
+    """
+    if sample_weight is None:
+        return None
+    w = _float_weights(sample_weight, name)
+    return _broadcast_leading(w, shape, name, np.shape(sample_weight))
+
+
+def rows(arr: np.ndarray) -> np.ndarray:
+    """Rows = every leading axis, columns = the last axis: (N,) -> (N, 1), (N, T, C) -> (N*T, C).
+
+    Metrics act along the last axis (classes, labels, outputs), as Keras does.
+    """
+    if arr.ndim == 2:
+        return arr
+    if arr.ndim == 1:
+        return arr[:, None]
+    if arr.ndim == 0:
+        return arr.reshape(1, 1)
+    return arr.reshape(-1, arr.shape[-1])
+
+
+def moment_weights(sample_weight, shape, name: str = "sample_weight"):
+    """Weights for the moments kernel over ``rows(...)`` of ``shape``: (R, C) when given per
+    element, else one per row, (R, 1) (see the protocol)."""
+    if sample_weight is None:
+        return None
+    w = _float_weights(sample_weight, name)
+    shape = tuple(shape)
+    if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
+        w = w[..., 0]
+    if len(shape) >= 2 and w.ndim == len(shape) and w.shape[-1] == shape[-1] and shape[-1] > 1:
+        return rows(_broadcast_leading(w, shape, name, np.shape(sample_weight)))
+    row_shape = shape[:-1] if len(shape) >= 2 else shape
+    if len(shape) >= 2 and w.ndim == len(shape) and w.shape[-1] == 1:
+        w = w[..., 0]
+    per_row = _broadcast_leading(w, row_shape, name, np.shape(sample_weight))
+    return per_row.reshape(-1, 1)
 
 
 def row_weights(sample_weight, n: int, name: str = "sample_weight") -> Optional[np.ndarray]:
@@ -114,26 +157,15 @@ def same_rank(y_true: np.ndarray, y_pred: np.ndarray):
     return y_true, y_pred
 
 
-def as_2d(arr: np.ndarray) -> np.ndarray:
-    """(N,) -> (N, 1); (N, ...) -> (N, prod(...)) (a view when the layout allows)."""
-    if arr.ndim == 2:
-        return arr
-    if arr.ndim == 1:
-        return arr[:, None]
-    if arr.ndim == 0:
-        return arr.reshape(1, 1)
-    return arr.reshape(arr.shape[0], -1)
-
-
-def matching_2d(y_true: np.ndarray, y_pred: np.ndarray):
-    """Keras rank rules, then both as (N, L) of the same shape, or a ValueError naming both shapes."""
+def matching_rows(y_true: np.ndarray, y_pred: np.ndarray):
+    """Keras rank rules, a shape check naming both shapes, then ``rows`` of each."""
     t, p = same_rank(y_true, y_pred)
     if t.shape != p.shape:
         raise ValueError(
             f"y_true and y_pred must have the same shape; got y_true {y_true.shape} and "
             f"y_pred {y_pred.shape}"
         )
-    return as_2d(t), as_2d(p)
+    return t, p
 
 
 def class_ids(x, name: str) -> np.ndarray:

@@ -46,13 +46,3 @@ def iou_per_class(cm):
     cm = np.asarray(cm, dtype=np.float64)
     tp = np.diag(cm)
     return safe_div(tp, cm.sum(axis=0) + cm.sum(axis=1) - tp), cm.sum(axis=0) + cm.sum(axis=1) - tp
-
-
-def merge_moments(w_a, mean_a, m2_a, w_b, mean_b, m2_b):
-    """Chan et al.'s pairwise combination of weighted (count, mean, M2) per column."""
-    w = w_a + w_b
-    delta = mean_b - mean_a
-    frac = safe_div(w_b, w)
-    mean = mean_a + delta * frac
-    m2 = m2_a + m2_b + delta * delta * w_a * frac
-    return w, mean, m2

@@ -74,7 +74,8 @@ class _TopKFamily(Metric):
             raise ValueError(
                 f"y_pred must have shape (num_samples, num_classes); got {p.shape}")
         num_classes = p.shape[-1]
-        p = p.reshape(-1, num_classes) if p.ndim > 2 else p
+        sample_shape = p.shape[:-1]  # (N,) or (N, T): one prediction per leading index
+        p = V.rows(p)
         if self._sparse:
             t = t.reshape(-1)  # (N,), (N, 1) or (N, T) for (N, T, C) scores
         else:
@@ -84,9 +85,8 @@ class _TopKFamily(Metric):
                     f"y_true must be one-hot rows of shape (num_samples, {num_classes}); "
                     f"got {t.shape}")
         V.check_lengths(p.shape[0], y_true=t)
-        if sample_weight is not None and np.ndim(sample_weight) > 1:
-            sample_weight = np.reshape(_dispatch.to_numpy(sample_weight), -1)
-        w = V.row_weights(sample_weight, p.shape[0])
+        w = V.weights(sample_weight, sample_shape)
+        w = None if w is None else w.reshape(-1)
         backend = _dispatch.cpu_backend(self.backend)
 
         def call(out, override):

@@ -67,7 +67,7 @@ class _ThresholdConfusion(Metric):
         self.class_id = class_id
         self._per_label = per_label
         # A scalar threshold (or the default) gives scalar results, a list gives arrays (Keras).
-        self._scalar = thresholds is None or np.ndim(thresholds) == 0
+        self._scalar = self._thresholds.size == 1
         self.confusion = None
         if not per_label:
             self.confusion = self.add_weight(
@@ -78,10 +78,12 @@ class _ThresholdConfusion(Metric):
         return self._thresholds.tolist()
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        t, p = V.matching_2d(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
-        self._update_counts(t, p, sample_weight)
+        t, p = V.matching_rows(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
+        w = V.weights(sample_weight, p.shape)
+        self._update_counts(V.rows(t), V.rows(p), None if w is None else V.rows(w))
 
-    def _update_counts(self, t, p, sample_weight):
+    def _update_counts(self, t, p, w):
+        """One kernel call on (N, L) labels, scores and weights (or None)."""
         n, num_labels = p.shape
         if self.class_id is not None and self.class_id >= num_labels:
             raise ValueError(
@@ -94,7 +96,6 @@ class _ThresholdConfusion(Metric):
             raise ValueError(
                 f"y_pred has {num_labels} labels but this metric was built for "
                 f"{self.confusion.shape[2]}; got shape {p.shape}")
-        w = V.weights(sample_weight, p.shape)
         backend = _dispatch.cpu_backend(self.backend)
         top_k = self.top_k or 0
         class_id = -1 if self.class_id is None else self.class_id
@@ -264,7 +265,7 @@ class FBetaScore(_ThresholdConfusion):
                 V.raise_for_error((4, row, col), y_pred=p)
             top = p.max(axis=1, keepdims=True) if p.shape[0] else p
             p = ((p >= top) & (np.abs(p) > 1e-9)).astype(np.float32)
-        self._update_counts(t, p, sample_weight)
+        self._update_counts(t, p, V.weights(sample_weight, p.shape))
 
     def result(self):
         if self.confusion is None:

@@ -59,7 +59,9 @@ class ConfusionMatrix(Metric):
         return arr.reshape(-1, self.num_classes)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        t = self._ids_or_scores(y_true, "y_true", self.sparse_y_true)
+        t_arr = _dispatch.to_numpy(y_true)
+        sample_shape = t_arr.shape[:-1] if not self.sparse_y_true else t_arr.shape
+        t = self._ids_or_scores(t_arr, "y_true", self.sparse_y_true)
         if t.ndim == 2:  # one-hot y_true: its argmax, in NumPy (first maximum)
             t = t.argmax(axis=1)
         p_arr = _dispatch.to_numpy(y_pred)
@@ -70,10 +72,8 @@ class ConfusionMatrix(Metric):
             and p_arr.size == t.size * self.num_classes)
         p = self._ids_or_scores(p_arr, "y_pred", sparse_p)
         V.check_lengths(t.shape[0], y_pred=p)
-        w = None
-        if sample_weight is not None:
-            w = V.row_weights(np.reshape(_dispatch.to_numpy(sample_weight), -1)
-                              if np.ndim(sample_weight) else sample_weight, t.shape[0])
+        w = V.weights(sample_weight, sample_shape)
+        w = None if w is None else w.reshape(-1)
         backend = _dispatch.cpu_backend(self.backend)
 
         def call(out, override):

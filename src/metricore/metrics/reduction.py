@@ -16,17 +16,6 @@ from metricore._backends.protocol import MomentKind
 from metricore.metrics.base import Metric
 
 
-def moment_weights(sample_weight, shape):
-    """Weights for the moments kernel: (N, D) per element, or (N, 1) per row (see protocol)."""
-    if sample_weight is None:
-        return None
-    w = _dispatch.to_numpy(sample_weight)
-    if w.ndim >= 2 and w.shape[0] == shape[0] and w.size == shape[0] * shape[1] and shape[1] > 1:
-        w = V.weights(w.reshape(shape), shape)
-        return w
-    return V.row_weights(w, shape[0])[:, None]
-
-
 class MomentsMetric(Metric):
     """Family base: accumulates [sum w * v, sum w] with the moments kernel."""
 
@@ -38,9 +27,9 @@ class MomentsMetric(Metric):
         super().__init__(name=name, dtype=dtype, backend=backend)
         self.moments = self.add_weight("moments", shape=(2,), dtype=np.float64)
 
-    def _accumulate(self, t, p, sample_weight, out=None, kind=None, param=None):
-        """One kernel call adding the batch into ``out`` (default: the state), all or nothing."""
-        w = moment_weights(sample_weight, p.shape)
+    def _accumulate(self, t, p, w, out=None, kind=None, param=None):
+        """One kernel call adding the rows of a batch into ``out`` (default: the state), all
+        or nothing; ``w`` comes from ``V.moment_weights``."""
         err = _dispatch.cpu_backend(self.backend).moments(
             self._kind if kind is None else kind, self._param if param is None else param,
             t, p, w, self.moments.value if out is None else out)
@@ -48,8 +37,8 @@ class MomentsMetric(Metric):
             V.raise_for_error(err, y_true=t, y_pred=p, sample_weight=w)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        t, p = V.matching_2d(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
-        self._accumulate(t, p, sample_weight)
+        t, p = V.matching_rows(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
+        self._accumulate(V.rows(t), V.rows(p), V.moment_weights(sample_weight, p.shape))
 
     def result(self):
         total, count = self.moments.value
@@ -70,8 +59,10 @@ class Mean(MomentsMetric):
     _atomic_update = True  # the kernel commits all or nothing
 
     def update_state(self, values, sample_weight=None):
-        v = V.as_2d(V.scores(values, "values"))
-        self._accumulate(v, v, sample_weight)
+        v = V.scores(values, "values")
+        w = V.moment_weights(sample_weight, v.shape)
+        v = V.rows(v)
+        self._accumulate(v, v, w)
 
 
 class Sum(Metric):
@@ -92,8 +83,9 @@ class Sum(Metric):
         self.total = self.add_weight("total", dtype=np.float64)
 
     def update_state(self, values, sample_weight=None):
-        v = V.as_2d(V.scores(values, "values"))
-        w = moment_weights(sample_weight, v.shape)
+        v = V.scores(values, "values")
+        w = V.moment_weights(sample_weight, v.shape)
+        v = V.rows(v)
         delta = np.zeros(2)
         err = _dispatch.cpu_backend(self.backend).moments(MomentKind.VALUE, 0.0, v, v, w, delta)
         if err[0]:
@@ -163,16 +155,19 @@ class MeanMetricWrapper(MomentsMetric):
 
     def _accumulate_fn(self, y_true, y_pred, sample_weight, out):
         if isinstance(self._fn, elementwise):
-            t, p = V.matching_2d(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
-            w = moment_weights(sample_weight, p.shape)
+            t, p = V.matching_rows(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
+            w = V.moment_weights(sample_weight, p.shape)
+            t, p = V.rows(t), V.rows(p)
             from metricore._backends.numba import moments_custom
 
             err = moments_custom(self._fn.jitted, t, p, w, out)
             if err[0]:
                 V.raise_for_error(err, y_true=t, y_pred=p, sample_weight=w)
             return
-        values = V.as_2d(V.scores(np.asarray(self._fn(y_true, y_pred, **self._fn_kwargs)), "fn(...)"))
-        self._accumulate(values, values, sample_weight, out=out, kind=MomentKind.VALUE, param=0.0)
+        values = V.scores(np.asarray(self._fn(y_true, y_pred, **self._fn_kwargs)), "fn(...)")
+        w = V.moment_weights(sample_weight, values.shape)
+        values = V.rows(values)
+        self._accumulate(values, values, w, out=out, kind=MomentKind.VALUE, param=0.0)
 
     def get_config(self):
         config = super().get_config()

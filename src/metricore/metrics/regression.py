@@ -96,9 +96,12 @@ class CosineSimilarity(MomentsMetric):
         self.axis = axis
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        t, p = V.matching_2d(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
-        w = V.row_weights(sample_weight, p.shape[0])
-        self._accumulate(t, p, None if w is None else w)
+        t, p = V.matching_rows(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
+        if p.ndim < 2:
+            raise ValueError(f"CosineSimilarity needs vectors on the last axis, shape (N, D); got {p.shape}")
+        # one weight per vector: the weight's shape is the inputs' less the last axis
+        w = V.moment_weights(sample_weight, p.shape[:-1] + (1,))
+        self._accumulate(V.rows(t), V.rows(p), w)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
@@ -107,11 +110,12 @@ class CosineSimilarity(MomentsMetric):
 class R2Score(Metric):
     """Coefficient of determination per output, aggregated as Keras' ``R2Score`` does.
 
-    State per output column: total weight ``count``, weighted ``mean`` and sum of squared
-    deviations ``m2`` of y_true (combined across batches and shards with Chan's formula,
-    so no cancellation), the weighted residual sum ``sse``, and ``num_samples``.
-    A constant y_true gives 0.0 for imperfect predictions (Keras and scikit-learn) and 1.0
-    for perfect ones (scikit-learn; Keras gives NaN).
+    State per output column: total weight ``count``, a fixed ``shift`` (the first sample's
+    y_true) and the weighted sums of (y_true - shift) and its square, ``s1`` and ``s2``, so
+    that large means cause no cancellation; the weighted residual sum ``sse``; and
+    ``num_samples``. Everything adds across batches; merging re-expresses the other state's
+    sums around this one's shift. A constant y_true gives 0.0 for imperfect predictions
+    (Keras and scikit-learn) and 1.0 for perfect ones (scikit-learn; Keras gives NaN).
 
     Example:
         >>> import metricore as mc
@@ -123,6 +127,7 @@ class R2Score(Metric):
 
     _atomic_update = True
     _AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
+    _COLUMNS = ("count", "shift", "s1", "s2", "sse")
 
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score",
                  dtype=None, backend=None):
@@ -136,7 +141,7 @@ class R2Score(Metric):
         self._built = False
 
     def _build(self, num_outputs):
-        for name in ("count", "mean", "m2", "sse"):
+        for name in self._COLUMNS:
             setattr(self, name, self.add_weight(name, shape=(num_outputs,), dtype=np.float64))
         self._built = True
 
@@ -153,38 +158,45 @@ class R2Score(Metric):
         if p.shape[0] == 0:
             return
         w = V.row_weights(sample_weight, p.shape[0])
-        shift = np.array(t[0], dtype=np.float64)
+        first = int(self.num_samples.value) == 0
+        shift = np.array(t[0], dtype=np.float64) if first else self.shift.value
         sums = np.zeros((4, p.shape[1]))
         err = _dispatch.cpu_backend(self.backend).column_moments(t, p, w, shift, sums)
         if err[0]:
             V.raise_for_error(err, y_true=t, y_pred=p, sample_weight=w)
-        w_b, s1, s2, sse = sums
-        mean_b = shift + F.safe_div(s1, w_b)
-        m2_b = np.maximum(s2 - s1 * F.safe_div(s1, w_b), 0.0)
-        self._combine(w_b, mean_b, m2_b, sse, t.size)
+        if first:
+            self.shift.value = shift
+        self._add(sums, t.size)
 
-    def _combine(self, w_b, mean_b, m2_b, sse_b, n_b):
-        count, mean, m2 = F.merge_moments(self.count.value, self.mean.value, self.m2.value,
-                                          w_b, mean_b, m2_b)
-        self.count.value, self.mean.value, self.m2.value = count, mean, m2
-        self.sse.value = self.sse.value + sse_b
-        self.num_samples.value = np.asarray(self.num_samples.value + n_b)
+    def _add(self, sums, n):
+        """Adds [count, s1, s2, sse] sums taken around this state's shift."""
+        w, s1, s2, sse = sums
+        self.count.value = self.count.value + w
+        self.s1.value = self.s1.value + s1
+        self.s2.value = self.s2.value + s2
+        self.sse.value = self.sse.value + sse
+        self.num_samples.value = np.asarray(self.num_samples.value + n)
 
     def merge_state(self, others):
         others = [others] if isinstance(others, Metric) else list(others)
         for other in others:
             if type(other) is not type(self):
                 self._check_mergeable(other)  # raises the standard error
-            if not other._built:
+            if not other._built or int(other.num_samples.value) == 0:
                 continue
             if not self._built:
                 self._build(other.count.shape[0])
             self._check_mergeable(other)
-            self._combine(other.count.value, other.mean.value, other.m2.value,
-                          other.sse.value, other.num_samples.value)
+            if int(self.num_samples.value) == 0:
+                self.shift.value = other.shift.value.copy()
+            d = other.shift.value - self.shift.value  # re-center the other sums on our shift
+            w_o, s1_o = other.count.value, other.s1.value
+            sums = np.stack([w_o, s1_o + w_o * d, other.s2.value + 2 * d * s1_o + w_o * d * d,
+                             other.sse.value])
+            self._add(sums, int(other.num_samples.value))
 
     def reset_state(self):
-        for name in ("count", "mean", "m2", "sse"):
+        for name in self._COLUMNS:
             self._variables.pop(name, None)
             self.__dict__.pop(name, None)
         self._built = False
@@ -193,14 +205,17 @@ class R2Score(Metric):
     def result(self):
         if not self._built:
             return self._cast_result(0.0)
-        total, sse = self.m2.value, self.sse.value
+        count, s1 = self.count.value, self.s1.value
+        total = np.maximum(self.s2.value - s1 * F.safe_div(s1, count), 0.0)  # weighted SST
+        sse = self.sse.value
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = 1.0 - sse / total
-        raw = np.where(total == 0, np.where((sse == 0) & (self.count.value > 0), 1.0, 0.0), raw)
+        raw = np.where(total == 0, np.where((sse == 0) & (count > 0), 1.0, 0.0), raw)
         if self.class_aggregation == "uniform_average":
             r2 = raw.mean()
         elif self.class_aggregation == "variance_weighted_average":
-            r2 = F.safe_div(np.sum(total * raw), np.sum(total))
+            # all outputs constant: no variance to weight by, fall back to uniform (scikit-learn)
+            r2 = F.safe_div(np.sum(total * raw), np.sum(total)) if np.sum(total) > 0 else raw.mean()
         else:
             r2 = raw
         n, k = int(self.num_samples.value), self.num_regressors
