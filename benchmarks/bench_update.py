@@ -160,19 +160,23 @@ def metricore_impls(factory: Callable[[str], Any]) -> List[Impl]:
     return [Impl(f"metricore-{b}", make(b)) for b in ("cpp", "numba")]
 
 
-def torchmetrics_impl(factory: Callable[[], Any], label_note: str = "",
-                      checked: bool = True) -> List[Impl]:
-    """The torchmetrics row: ``update(preds, target)`` on tensors, given in (target, preds) order."""
+def torchmetrics_impl(factory: Callable[[], Any], drop_weights: bool = False) -> List[Impl]:
+    """The torchmetrics row: ``update(preds, target)`` on tensors, given in (target, preds) order.
+
+    ``drop_weights``: the metric takes no sample_weight, so the case's weights are ignored
+    (the row is marked, and its result is not checked against the weighted NumPy one).
+    """
     if torchmetrics is None:
         return []
 
     def build():
         metric = factory()
-        if label_note:  # MAE: torchmetrics has no sample_weight; the weights are dropped
+        if drop_weights:
             return Runner(lambda t, p, w: metric.update(p, t), lambda: metric.compute().numpy())
         return Runner(lambda t, p: metric.update(p, t), lambda: metric.compute().numpy())
 
-    return [Impl("torchmetrics", build, torch_input=True, label_note=label_note, checked=checked)]
+    return [Impl("torchmetrics", build, torch_input=True,
+                 label_note="(no weights)" if drop_weights else "", checked=not drop_weights)]
 
 
 def sklearn_impl(fn: Callable[..., Any]) -> List[Impl]:
@@ -335,7 +339,7 @@ def _accuracy_impls():
 def _mae_impls():
     return (
         metricore_impls(lambda b: mc.MeanAbsoluteError(backend=b))
-        + torchmetrics_impl(TMMeanAbsoluteError, label_note="(no weights)", checked=False)
+        + torchmetrics_impl(TMMeanAbsoluteError, drop_weights=True)
         + [numpy_impl(NumpyWeightedMAE)]
         + sklearn_impl(lambda t, p, w: mean_absolute_error(t, p, sample_weight=w))
     )
@@ -424,6 +428,7 @@ class CaseResult:
     check: Dict[str, str]  # impl -> "ok" or a description of the mismatch
     pool_samples: int
     bytes_per_sample: int
+    cpu_share: float  # thread CPU time / wall time over the timed repeats (< 1: descheduled)
 
 
 def _as_array(value):
@@ -491,6 +496,7 @@ def run_case(case: Case, cfg: Config, impl_filter: Optional[set], log) -> CaseRe
     check = check_results(alive, np_args, torch_args, case.rtol)
 
     ns: Dict[str, Dict[int, float]] = {i.name: {} for i in impls}
+    cpu_ns = wall_ns = 0  # CPU time this thread got during the timed repeats, and wall time
     gc.collect()
     gc.disable()
     try:
@@ -513,14 +519,18 @@ def run_case(case: Case, cfg: Config, impl_filter: Optional[set], log) -> CaseRe
                     n = calls[impl.name]
                     arglist = _take(views[impl.torch_input], pos[impl.name], n)
                     pos[impl.name] += n
-                    samples[impl.name].append(_run(runners[impl.name].update, arglist) / n)
+                    cpu0 = time.thread_time_ns()
+                    wall = _run(runners[impl.name].update, arglist)
+                    cpu_ns += time.thread_time_ns() - cpu0
+                    wall_ns += wall
+                    samples[impl.name].append(wall / n)
             for impl in alive:
                 ns[impl.name][batch] = statistics.median(samples[impl.name])
             log(f"[{case.key}] batch {batch:>8,}: " + ", ".join(
                 f"{i.name} {ns[i.name][batch] / 1e3:.2f} us" for i in alive))
     finally:
         gc.enable()
-    return CaseResult(case, impls, ns, errors, check, n_pool, bps)
+    return CaseResult(case, impls, ns, errors, check, n_pool, bps, cpu_ns / max(wall_ns, 1))
 
 
 # ----------------------------------------------------------------- reports
@@ -614,7 +624,8 @@ class Printer:
                 t.add_row(*cells)
             self.rich.print(t)
             for note in notes:
-                self.line(f"  {note}", style="red" if note.startswith(("ERROR", "RESULT")) else "")
+                self.line(f"  {note}",
+                          style="red" if note.startswith(("ERROR", "RESULT", "WARNING")) else "")
             self.line()
             return
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
@@ -681,6 +692,9 @@ def print_case(pr: Printer, res: CaseResult, sizes: List[int]):
              f"pool: {_pow2(res.pool_samples)} samples x {res.bytes_per_sample} B = "
              f"{res.pool_samples * res.bytes_per_sample / 2**20:.0f} MiB, walked in fresh slices"]
     notes += case.notes
+    if res.cpu_share < 0.95:
+        notes.append(f"WARNING: the benchmark got only {res.cpu_share:.0%} of a core while timing "
+                     "this case (other processes were running): the times are inflated")
     for name, status in res.check.items():
         if status not in ("ok", "not checked") and name not in res.errors:
             notes.append(f"RESULT CHECK {name}: {status}")
