@@ -516,14 +516,21 @@ def run_case(case: Case, cfg: Config, impl_filter: Optional[set], log) -> CaseRe
             samples: Dict[str, List[float]] = {i.name: [] for i in alive}
             for _ in range(cfg.repeats):
                 for impl in alive:  # interleaved: noise hits every implementation alike
+                    if impl.name in errors:
+                        continue
                     n = calls[impl.name]
                     arglist = _take(views[impl.torch_input], pos[impl.name], n)
                     pos[impl.name] += n
                     cpu0 = time.thread_time_ns()
-                    wall = _run(runners[impl.name].update, arglist)
+                    try:
+                        wall = _run(runners[impl.name].update, arglist)
+                    except Exception as exc:
+                        fail(impl, exc)
+                        continue
                     cpu_ns += time.thread_time_ns() - cpu0
                     wall_ns += wall
                     samples[impl.name].append(wall / n)
+            alive = [i for i in alive if i.name not in errors]
             for impl in alive:
                 ns[impl.name][batch] = statistics.median(samples[impl.name])
             log(f"[{case.key}] batch {batch:>8,}: " + ", ".join(
@@ -800,7 +807,7 @@ def print_machine(pr: Printer, cfg: Config, quick: bool):
                if "OPENBLAS_CORETYPE" in os.environ else ""))
     try:
         load1 = os.getloadavg()[0]
-        busy = load1 > 0.5 * (cores or 1)
+        busy = load1 > 0.75 * (cores or 1)
         pr.line(f"load average (1 min) before the run: {load1:.2f}"
                 + ("  WARNING: the machine is busy; numbers will be noisy" if busy else ""),
                 style="red" if busy else "")

@@ -59,7 +59,7 @@ def scores(x, name: str = "y_pred") -> np.ndarray:
 
 def _float_weights(sample_weight, name):
     w = to_numpy(sample_weight)
-    if w.dtype != _F32 and w.dtype != _F64:
+    if w.dtype.char not in "fd" or not w.dtype.isnative:
         if w.dtype.kind not in "biuf":
             raise _kind_error(name, w, "numeric")
         w = w.astype(_F64)
@@ -92,6 +92,8 @@ def weights(sample_weight, shape: Sequence[int], name: str = "sample_weight") ->
     if sample_weight is None:
         return None
     w = _float_weights(sample_weight, name)
+    if w.shape == tuple(shape):
+        return w
     return _broadcast_leading(w, shape, name, np.shape(sample_weight))
 
 
@@ -115,6 +117,8 @@ def moment_weights(sample_weight, shape, name: str = "sample_weight"):
     if sample_weight is None:
         return None
     w = _float_weights(sample_weight, name)
+    if w.ndim == 1 and len(shape) <= 2 and w.shape[0] == shape[0]:
+        return w[:, None]  # the common case, one weight per sample: no broadcasting needed
     shape = tuple(shape)
     if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
         w = w[..., 0]

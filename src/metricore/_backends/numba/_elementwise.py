@@ -76,7 +76,7 @@ def bucket_grid(thresholds):
     return padded, first, lo, scale, top
 
 
-@inline
+@jit
 def bucket(grid, score):
     """The number of thresholds strictly below ``score`` (not NaN), in [0, T]."""
     padded, first, lo, scale, top = grid

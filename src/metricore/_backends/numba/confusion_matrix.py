@@ -141,10 +141,13 @@ def _check(y_true, y_pred, sample_weight, ignore_label, out):
     pred_shape = y_pred.shape
     if pred_shape != (n,) and pred_shape != (n, out_shape[0]):
         raise ValueError(
-            f"confusion_matrix: y_pred must have shape ({n},) or ({n}, {out_shape[0]}); got {pred_shape}"
+            f"confusion_matrix: y_pred must have shape ({n},) or ({n}, {out_shape[0]}); "
+            f"got {pred_shape}"
         )
     if y_pred.ndim == 2 and y_pred.dtype != np.float32 and y_pred.dtype != np.float64:
-        raise TypeError(f"confusion_matrix: y_pred scores must be float32 or float64; got {y_pred.dtype}")
+        raise TypeError(
+            f"confusion_matrix: y_pred scores must be float32 or float64; got {y_pred.dtype}"
+        )
     out_dtype = _I64
     if sample_weight is not None:
         out_dtype = _F64
@@ -166,7 +169,9 @@ def confusion_matrix(y_true, y_pred, sample_weight, ignore_label, out):
         if ignore_label is None:
             result = _confusion_matrix_kernel(y_true, y_pred, sample_weight, False, 0, out)
         else:
-            result = _confusion_matrix_kernel(y_true, y_pred, sample_weight, True, ignore_label, out)
+            result = _confusion_matrix_kernel(
+                y_true, y_pred, sample_weight, True, ignore_label, out
+            )
     except TypingError as error:
         explain(_check, (y_true, y_pred, sample_weight, ignore_label, out), error)
     if result[0] < 0:

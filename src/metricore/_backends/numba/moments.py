@@ -185,7 +185,8 @@ _KERNELS = tuple(_make_moments_kernel(int(k), None, jit) for k in MomentKind)
 def _custom_kernel(fn):
     if not isinstance(fn, CPUDispatcher):
         raise TypeError(
-            f"moments_custom: fn must be a function compiled with numba.njit; got {type(fn).__name__}"
+            "moments_custom: fn must be a function compiled with numba.njit; "
+            f"got {type(fn).__name__}"
         )
     return _make_moments_kernel(_CUSTOM, fn, jit_uncached)
 
@@ -203,12 +204,15 @@ def _check_moments(kind, y_true, y_pred, sample_weight, out, name="moments"):
         raise ValueError(f"{name}: y_true must have shape {shape}; got {y_true.shape}")
     if sample_weight is not None:
         w_shape = sample_weight.shape
-        if len(w_shape) != 2 or w_shape[0] != shape[0] or (w_shape[1] != 1 and w_shape[1] != shape[1]):
+        columns_ok = len(w_shape) == 2 and (w_shape[1] == 1 or w_shape[1] == shape[1])
+        if not columns_ok or w_shape[0] != shape[0]:
             raise ValueError(
                 f"{name}: sample_weight must have shape ({shape[0]}, 1) or {shape}; got {w_shape}"
             )
         if kind == COSINE and w_shape[1] != 1:
-            raise ValueError(f"{name}: COSINE takes one weight per row: sample_weight must be (N, 1)")
+            raise ValueError(
+                f"{name}: COSINE takes one weight per row: sample_weight must be (N, 1)"
+            )
     if out.dtype != _F64:
         raise TypeError(f"{name}: out must have dtype float64; got {out.dtype}")
     if out.shape != (2,):
@@ -330,7 +334,8 @@ def _check_column_moments(y_true, y_pred, sample_weight, shift, out):
         raise ValueError(f"column_moments: y_true must have shape {shape}; got {y_true.shape}")
     if sample_weight is not None and sample_weight.shape != (shape[0],):
         raise ValueError(
-            f"column_moments: sample_weight must have shape ({shape[0]},); got {sample_weight.shape}"
+            f"column_moments: sample_weight must have shape ({shape[0]},); "
+            f"got {sample_weight.shape}"
         )
     if shift.shape != (shape[1],) or shift.dtype != _F64:
         raise TypeError(f"column_moments: shift must be a float64 array of shape ({shape[1]},)")

@@ -150,7 +150,9 @@ def _single_threshold(y_true, y_pred, sample_weight, threshold, lo, hi, out):
         bufs = np.empty((4, 0 if sample_weight is None else _BLOCK))
         for start in range(0, y_true.shape[0], _BLOCK):
             n = min(_BLOCK, y_true.shape[0] - start)
-            a, b, c, d, e = _column_sums(y_true, y_pred, sample_weight, threshold, lo, start, n, bufs)
+            a, b, c, d, e = _column_sums(
+                y_true, y_pred, sample_weight, threshold, lo, start, n, bufs
+            )
             tp += a
             fp += b
             tn += c
@@ -254,19 +256,49 @@ def _commit_histograms(hist, out):
 
 
 @jit
+def _element(y_true, y_pred, sample_weight, i, j):
+    """(score, label, weight, bad) of element (i, j)."""
+    s = np.float64(y_pred[U(i), U(j)])
+    valid, label = binary_label(y_true[U(i), U(j)])
+    w = element_weight(sample_weight, i, j)
+    return s, label, w, (not valid) | (s != s) | (not weight_ok(w))
+
+
+@inline
+def _add_element(y_true, y_pred, sample_weight, grid, hist, i, j, m, kept):
+    """Adds element (i, j) to histogram m: to the bucket of its score if ``kept``, else to
+    bucket 0 (positive at no threshold). Returns whether it is bad (then adds nothing)."""
+    s, label, w, bad = _element(y_true, y_pred, sample_weight, i, j)
+    if not bad:
+        hist[U(1 - label), U(np.int64(kept) * bucket(grid, s)), U(m)] += w
+    return bad
+
+
+@jit
 def _histogram_counts(y_true, y_pred, sample_weight, thresholds, top_k, lo, hi, out):
-    """Any T, per-label or pooled counts, top_k: one histogram bucket per counted element."""
+    """Any T, per-label or pooled counts, top_k: one histogram bucket per counted element,
+    in the positive (0) or negative (1) histogram of its column (per label) or of all."""
     num_rows, num_labels = y_true.shape
-    per_label = out.shape[2] > 1
+    per_label = np.int64(out.shape[2] > 1)  # element (i, j) goes to histogram j * per_label
     hist = np.zeros((2, thresholds.shape[0] + 1, out.shape[2]), out.dtype)
     grid = bucket_grid(thresholds)
-    ranked = top_k > 0
-    heap = np.empty(max(min(top_k, num_labels), 1))
-    first = 0 if ranked else lo  # a ranked row is scanned from column 0 to place ties
-    kth = -np.inf
-    keep_equal = num_labels
-    for i in range(num_rows):
-        if ranked:
+    if top_k == 0 and hi - lo == 1:  # one column (AUC ...): a flat loop
+        for i in range(num_rows):
+            if _add_element(y_true, y_pred, sample_weight, grid, hist, i, lo, 0, True):
+                code, col = _row_error(y_true, y_pred, sample_weight, i, lo, hi, False)
+                return code, i, col
+    elif top_k == 0:
+        for i in range(num_rows):
+            for j in range(lo, hi):
+                m = j * per_label
+                if _add_element(y_true, y_pred, sample_weight, grid, hist, i, j, m, True):
+                    code, col = _row_error(y_true, y_pred, sample_weight, i, lo, hi, False)
+                    return code, i, col
+    else:
+        heap = np.empty(max(min(top_k, num_labels), 1))
+        kth = -np.inf  # top_k >= L keeps every score
+        keep_equal = num_labels
+        for i in range(num_rows):
             if top_k < num_labels:
                 kth, keep_equal, nan = _kth_largest(y_pred, i, top_k, heap)
             else:
@@ -274,22 +306,17 @@ def _histogram_counts(y_true, y_pred, sample_weight, thresholds, top_k, lo, hi, 
             if nan:
                 code, col = _row_error(y_true, y_pred, sample_weight, i, lo, hi, True)
                 return code, i, col
-        equal_seen = 0
-        for j in range(first, hi):
-            s = np.float64(y_pred[U(i), U(j)])
-            kept = True
-            if ranked:
+            equal_seen = 0
+            for j in range(hi):  # from column 0: ties go to the lower columns
+                s = np.float64(y_pred[U(i), U(j)])
                 tie = s == kth
                 kept = (s > kth) | (tie & (equal_seen < keep_equal))
                 equal_seen += tie
-            if j >= lo:
-                valid, label = binary_label(y_true[U(i), U(j)])
-                w = element_weight(sample_weight, i, j)
-                if (not valid) | (s != s) | (not weight_ok(w)):
-                    code, col = _row_error(y_true, y_pred, sample_weight, i, lo, hi, ranked)
-                    return code, i, col
-                b = bucket(grid, s) if kept else 0
-                hist[U(1 - label), U(b), U(j if per_label else 0)] += w
+                if j >= lo:
+                    m = j * per_label
+                    if _add_element(y_true, y_pred, sample_weight, grid, hist, i, j, m, kept):
+                        code, col = _row_error(y_true, y_pred, sample_weight, i, lo, hi, True)
+                        return code, i, col
     _commit_histograms(hist, out)
     return 0, 0, 0
 
@@ -334,14 +361,17 @@ def _check(y_true, y_pred, sample_weight, thresholds, top_k, class_id, out):
         out_dtype = _F64
         if sample_weight.shape != shape:
             raise ValueError(
-                f"threshold_counts: sample_weight must have shape {shape}; got {sample_weight.shape}"
+                f"threshold_counts: sample_weight must have shape {shape}; "
+                f"got {sample_weight.shape}"
             )
     if thresholds.ndim != 1 or thresholds.dtype != _F64:
         raise TypeError("threshold_counts: thresholds must be a 1-D float64 array")
     if top_k < 0:
         raise ValueError(f"threshold_counts: top_k must be >= 0; got {top_k}")
     if class_id < -1 or class_id >= shape[1]:
-        raise ValueError(f"threshold_counts: class_id must be -1 or in [0, {shape[1]}); got {class_id}")
+        raise ValueError(
+            f"threshold_counts: class_id must be -1 or in [0, {shape[1]}); got {class_id}"
+        )
     if out.dtype != out_dtype:
         raise TypeError(f"threshold_counts: out must have dtype {out_dtype} here; got {out.dtype}")
     out_shape = out.shape
