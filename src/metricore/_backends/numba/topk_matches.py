@@ -7,9 +7,10 @@ See ``metricore._backends.protocol.Backend.topk_matches`` for the contract and
           before c is < s_c and every score after it is <= s_c;
   k >= 1: match iff fewer than k scores of the row are > s_c (``tf.math.in_top_k``: ties in).
 
-Either is one branch-free pass over the row that also detects NaN. Rows go in blocks whose
-sums are added to the totals (short float64 chains when weighted); ``out`` is written once,
-after the whole batch validated.
+Either is one branch-free pass over the row that also detects NaN: on explicit short vectors
+(``_simd``) for rows of unit column stride and at least one vector's width, else a plain
+loop. Rows go in blocks whose sums are added to the totals (short float64 chains when
+weighted); ``out`` is written once, after the whole batch validated.
 """
 
 import numpy as np
@@ -19,6 +20,7 @@ from metricore._backends.protocol import ErrorCode
 from ._args import ARGUMENT_ERROR, TypingError, explain
 from ._elementwise import U, class_index, row_class, row_weight, same_rows, weight_ok
 from ._jit import jit
+from ._simd import VECTOR_BYTES, row_beaten
 
 _TRUE_CLASS = int(ErrorCode.TRUE_CLASS)
 _NAN_SCORE = int(ErrorCode.NAN_SCORE)
@@ -67,27 +69,34 @@ def _topk_matches_kernel(y_true, y_pred, sample_weight, k, out):
     if num_classes == 0:  # no class id is in range
         return _first_error(y_true, y_pred, sample_weight)
     need = max(k, 1)
+    width = VECTOR_BYTES // y_pred.itemsize
+    vector_rows = (y_pred.strides[1] == y_pred.itemsize) & (num_classes >= width)
+    true_ids = np.empty(_BLOCK, np.int64)
     hits = total = 0
     bad = False
     for start in range(0, num_rows, _BLOCK):
+        n = min(_BLOCK, num_rows - start)
+        for r in range(n):  # the block's true classes first: off the rows' critical path
+            c, true_bad = row_class(y_true, start + r, num_classes)
+            true_ids[U(r)] = c
+            bad |= true_bad
         block_hits = block_total = 0
-        for i in range(start, min(start + _BLOCK, num_rows)):
-            c, true_bad = row_class(y_true, i, num_classes)
+        for r in range(n):
+            i = start + r
+            c = true_ids[U(r)]
             s = y_pred[U(i), U(c)]
-            above = np.int32(0)  # scores that beat s (rank of the true class)
-            nan = np.int32(0)
-            if k == 0:  # first argmax: an equal score before c beats it too
-                for j in range(num_classes):
-                    v = y_pred[U(i), U(j)]
-                    above += np.int32((v > s) | ((j < c) & (v == s)))
-                    nan |= np.int32(v != v)
+            tie = c if k == 0 else 0  # first argmax: an equal score before c beats it too
+            if vector_rows:
+                above, nan = row_beaten(y_pred, i, s, tie, width)
             else:
+                above = 0
+                nan = False
                 for j in range(num_classes):
                     v = y_pred[U(i), U(j)]
-                    above += np.int32(v > s)
-                    nan |= np.int32(v != v)
+                    above += (v > s) | ((j < tie) & (v == s))
+                    nan |= v != v
             w = row_weight(sample_weight, i)
-            bad |= true_bad | (nan != 0) | (not weight_ok(w))
+            bad |= nan | (not weight_ok(w))
             block_hits += w * (above < need)
             block_total += w
         hits += block_hits
