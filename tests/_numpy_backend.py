@@ -169,4 +169,64 @@ class NumpyBackend:
         return OK
 
 
+    def score_histogram(self, y_true, y_pred, sample_weight, thresholds, class_id, out,
+                        score_sums):
+        p = np.asarray(y_pred, dtype=np.float64)
+        n, num_labels = p.shape
+        if n == 0:
+            return OK
+        t = np.asarray(y_true)
+        cols = np.arange(num_labels) if class_id < 0 else np.array([class_id])
+        if t.ndim == 1:
+            bad_t = _class_error(t, num_labels)
+            onehot = t.astype(np.float64)[:, None] == np.arange(num_labels)[None]
+            t = np.where(bad_t[:, None], 0.0, onehot.astype(np.float64))
+        else:
+            t = t.astype(np.float64)
+            bad_t = np.zeros(n, dtype=bool)
+        w = (np.ones(p.shape) if sample_weight is None
+             else np.broadcast_to(np.asarray(sample_weight, np.float64), p.shape))
+        # First bad element in row-major order; within a row y_true, then y_pred, then w.
+        for i in range(n):
+            if bad_t[i]:
+                return _err(ErrorCode.TRUE_CLASS, (i, 0))
+            for j in cols:
+                if t[i, j] != 0 and t[i, j] != 1:
+                    return _err(ErrorCode.BINARY_LABEL, (i, int(j)))
+                if np.isnan(p[i, j]):
+                    return _err(ErrorCode.NAN_SCORE, (i, int(j)))
+                if not np.isfinite(w[i, j]):
+                    return _err(ErrorCode.BAD_WEIGHT, (i, int(j)))
+        buckets = np.searchsorted(thresholds, p, side="left")  # number of thresholds < score
+        hist = np.zeros(out.shape, dtype=np.float64)
+        sums = np.zeros(out.shape[1:])
+        for j in cols:
+            m = 0 if out.shape[2] == 1 else j
+            for label in (0, 1):
+                sel = t[:, j] == label
+                hist[label, :, m] += np.bincount(buckets[sel, j], weights=w[sel, j],
+                                                 minlength=out.shape[1])
+            sums[:, m] += np.bincount(buckets[:, j], weights=w[:, j] * p[:, j],
+                                      minlength=out.shape[1])
+        out += hist.astype(out.dtype)
+        if score_sums is not None:
+            score_sums += sums
+        return OK
+
+    def binary_clf_curve(self, y_score, y_true, sample_weight):
+        """sklearn's _binary_clf_curve (without its zero-weight filtering)."""
+        s = np.asarray(y_score, dtype=np.float64) + 0.0  # -0.0 -> 0.0
+        y = np.asarray(y_true).astype(np.int64)
+        order = np.argsort(s, kind="mergesort")[::-1]
+        s, y = s[order], y[order]
+        if sample_weight is None:
+            w = np.ones(s.shape, dtype=np.int64)
+        else:
+            w = np.asarray(sample_weight, dtype=np.float64)[order]
+        last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1] if s.size else np.zeros(0, np.int64)
+        tps = np.cumsum(y * w)[last]
+        fps = np.cumsum((1 - y) * w)[last]
+        return s[last], tps, fps
+
+
 BACKEND = NumpyBackend()

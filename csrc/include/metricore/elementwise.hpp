@@ -107,11 +107,87 @@ MC_HD inline double bucket_guess_scale(const double* thresholds, int64_t num_thr
   return (scale - scale == 0.0) ? scale : 0.0;  // finite, else a constant guess
 }
 
+// bucket_index with bucket_index_guess's interpolated first guess, on the T thresholds
+// themselves (no padded copy: O(1) setup, for small batches); scale from bucket_guess_scale.
+MC_HD inline int64_t bucket_index_near(const double* thresholds, int64_t num_thresholds,
+                                       double scale, double score) {
+  if (num_thresholds <= 0) return 0;
+  double g = (score - thresholds[0]) * scale + 1.0;
+  g = g > 0.0 ? g : 0.0;
+  g = g < static_cast<double>(num_thresholds) ? g : static_cast<double>(num_thresholds);
+  const int64_t b = static_cast<int64_t>(g);
+  const int64_t below = b > 0 ? b - 1 : 0, above = b < num_thresholds ? b : num_thresholds - 1;
+  const bool lo_ok = (b == 0) | (thresholds[below] < score);
+  const bool hi_ok = (b == num_thresholds) | !(thresholds[above] < score);
+  if (MC_LIKELY(lo_ok & hi_ok)) return b;
+  return bucket_index(thresholds, num_thresholds, score);
+}
+
+// A vectorizable bucket_index for (nearly) evenly spaced thresholds, with no table lookup on
+// the common path. g(s) = (s - lo) * scale + 1 puts threshold j near j + 1; `margin` bounds
+// how far any threshold's computed g lies from its integer, plus rounding slack (set up once
+// per batch from the thresholds, O(T): see bucket_grid_deviation). Because the computed g is
+// monotone in s, a score whose g is farther than `margin` from every integer has bucket
+// floor(g) (clamped to [0, T]); one within `margin` of integer b1 + 1 has bucket b1 or
+// b1 + 1, and only thresholds[b1] decides. bucket_grid_code returns the bucket, or b1 with
+// the sign bit set (ambiguous); bucket_grid_resolve settles the latter. Requires
+// margin < 0.25 and 0 <= T < 2^29 (T == 0: everything in bucket 0); a NaN score gets some
+// code in range.
+struct BucketGrid {
+  double lo = 0.0;      // thresholds[0]
+  double scale = 0.0;   // bucket_guess_scale (1 when T == 1)
+  double top = 0.5;     // T + 0.5
+  double margin = 0.0;
+};
+
+MC_HD inline double bucket_grid_position(const BucketGrid& grid, double score) {
+  return (score - grid.lo) * grid.scale + 1.0;
+}
+
+MC_HD inline int32_t bucket_grid_code(const BucketGrid& grid, double score) {
+  double g = bucket_grid_position(grid, score);
+  g = g > 0.5 ? g : 0.5;  // NaN -> 0.5
+  g = g < grid.top ? g : grid.top;
+  const int32_t b1 = static_cast<int32_t>(g - grid.margin);  // g - margin >= 0.25: floor
+  const int32_t b2 = static_cast<int32_t>(g + grid.margin);
+  return static_cast<int32_t>(static_cast<uint32_t>(b1) |
+                              (static_cast<uint32_t>(b1 != b2) << 31));
+}
+
+// The bucket of a code from bucket_grid_code, to which a histogram offset (0, or `stride` >
+// T, e.g. from label_offset) may have been added: the bucket plus that offset.
+MC_HD inline int32_t bucket_grid_resolve(const double* thresholds, int32_t stride, int32_t code,
+                                         double score) {
+  if (code >= 0) return code;
+  const int32_t c = code & 0x7fffffff;                  // b1 + offset, b1 < T
+  const int32_t b1 = c >= stride ? c - stride : c;
+  return c + static_cast<int32_t>(thresholds[b1] < score);
+}
+
+// |computed g of threshold j - (j + 1)|: its distance from where the grid expects it.
+MC_HD inline double bucket_grid_deviation(const BucketGrid& grid, double threshold, int64_t j) {
+  const double d = bucket_grid_position(grid, threshold) - static_cast<double>(j + 1);
+  return d < 0.0 ? -d : d;  // NaN stays NaN
+}
+
 // --------------------------------------------------------------- label checks
 // y_true of a binary problem must be 0 or 1 (NaN is neither).
 template <class T>
 MC_HD inline bool is_binary_label(T v) {
   return (v == T(0)) | (v == T(1));
+}
+
+// Where a counted element's histogram starts: `stride` (the positive histogram) if the label
+// is 1, else 0. Branch-free (GCC turns `truth ? stride : 0` into a 50%-mispredicted branch).
+template <class T>
+MC_HD inline int32_t label_offset(T v, int32_t stride) {
+  return stride & -static_cast<int32_t>(v == T(1));
+}
+
+// The same for one-vs-rest class ids: column `cls` is positive iff the id (class_id_value)
+// equals it.
+MC_HD inline int32_t class_offset(int32_t id, int32_t cls, int32_t stride) {
+  return stride & -static_cast<int32_t>(id == cls);
 }
 
 // Class ids, in two branch-free halves so that loops over them vectorize with plain SSE2:

@@ -194,4 +194,75 @@ class Backend(Protocol):
         """
 
 
-FAMILIES = ("threshold_counts", "confusion_matrix", "topk_matches", "moments", "column_moments")
+    def score_histogram(
+        self,
+        y_true: np.ndarray,
+        y_pred: np.ndarray,
+        sample_weight: Optional[np.ndarray],
+        thresholds: np.ndarray,
+        class_id: int,
+        out: np.ndarray,
+        score_sums: Optional[np.ndarray],
+    ) -> ErrorTriple:
+        """Per-bucket weight of positive and negative samples: the curve family's one pass.
+
+        Every threshold curve (ROC, PR, the ``*AtRecall`` metrics, calibration) is derived
+        from these histograms by cumulative sums at ``result()``; the pass itself costs the
+        same for 2 thresholds or 65,536.
+
+        Args:
+            y_true: (N, L) labels, each 0 or 1 (else BINARY_LABEL); or (N,) class ids of a
+                one-vs-rest problem, column j's label being ``y_true == j`` (ids must be
+                integral values in [0, L), else TRUE_CLASS, reported at column 0).
+            y_pred: (N, L) scores; NaN is NAN_SCORE (+-inf are legal: first/last bucket).
+            sample_weight: (N, L) weights (often a stride-0 broadcast of (N,)), or None.
+            thresholds: (T,) float64, contiguous, strictly increasing; T == 0 is legal (one
+                bucket: the batch's totals).
+            class_id: -1 counts every column; c >= 0 counts column c only (then M == 1).
+            out: (2, T + 1, M): ``out[1, b, m]`` += the weight of positive elements whose
+                score falls in bucket b, ``out[0, b, m]`` that of negative ones. Bucket b is
+                the number of thresholds strictly below the score (``bucket_index``), so
+                an element is predicted positive at threshold t iff its bucket is > t.
+                M == L gives per-label histograms, M == 1 pools every counted column.
+            score_sums: None, or (T + 1, M) float64: ``score_sums[b, m]`` += the sum of
+                ``weight * score`` over bucket b's elements, both labels (calibration).
+
+        Errors in row-major order; within a row: y_true (class ids: once, at column 0),
+        then per counted column y_pred, then the weight. ``out`` and ``score_sums`` are
+        bit-for-bit unchanged on error.
+        """
+
+    def binary_clf_curve(
+        self,
+        y_score: np.ndarray,
+        y_true: np.ndarray,
+        sample_weight: Optional[np.ndarray],
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The exact curve's points from one sort: scikit-learn's ``_binary_clf_curve``.
+
+        Result-time work of the exact (``num_thresholds=None``) curve metrics; inputs were
+        validated when they were accumulated, so this returns no error triple.
+
+        Args:
+            y_score: (n,) float32 or float64, any stride, no NaN (+-inf legal).
+            y_true: (n,) uint8 or bool, each 0 or 1.
+            sample_weight: (n,) float64, or None (unit weights).
+
+        Returns:
+            ``(thresholds, tps, fps)``: the K distinct scores in decreasing order (float64;
+            -0.0 and 0.0 are one value) and, for each, the total weight of positive /
+            negative elements scoring at least it (cumulative sums, so ``tps[-1]`` is the
+            total positive weight). ``tps``/``fps`` are int64 when unweighted, float64
+            otherwise. n == 0 gives three empty arrays.
+        """
+
+
+FAMILIES = (
+    "threshold_counts",
+    "confusion_matrix",
+    "topk_matches",
+    "moments",
+    "column_moments",
+    "score_histogram",
+    "binary_clf_curve",
+)

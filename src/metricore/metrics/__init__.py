@@ -9,6 +9,7 @@ from metricore.metrics.accuracy import (
     TopKCategoricalAccuracy,
 )
 from metricore.metrics.base import Metric, Variable
+from metricore.metrics.collection import MetricCollection
 from metricore.metrics.confusion import (
     F1Score,
     FalseNegatives,
@@ -18,6 +19,17 @@ from metricore.metrics.confusion import (
     Recall,
     TrueNegatives,
     TruePositives,
+)
+from metricore.metrics.curves import (
+    AUC,
+    AUROC,
+    AveragePrecision,
+    CalibrationError,
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+    UndefinedMetricWarning,
 )
 from metricore.metrics.iou import ConfusionMatrix, MeanIoU
 from metricore.metrics.reduction import Mean, MeanMetricWrapper, Sum, SumMetricWrapper, elementwise

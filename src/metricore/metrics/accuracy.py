@@ -55,6 +55,25 @@ class BinaryAccuracy(MomentsMetric):
     def get_config(self):
         return {**super().get_config(), "threshold": self.threshold}
 
+    # MetricCollection fusion: matches at one threshold are TP + TN of a shared histogram
+    # (y_true must then be binary, as for every curve metric it is fused with).
+    _fusion_needs_sums = False
+
+    def _fusion_key(self, ndim, num_labels):
+        return ("pooled", None, False)
+
+    def _fusion_thresholds(self):
+        return np.array([self.threshold])
+
+    def _fusion_prepare(self, t, p, m):
+        pass
+
+    def _fusion_absorb(self, hist, thresholds, sums):
+        k = int(np.searchsorted(thresholds, self.threshold, side="right"))  # buckets <= k: neg
+        hist = np.asarray(hist, dtype=np.float64).sum(axis=-1)
+        tn, tp = hist[0, :k].sum(), hist[1, k:].sum()
+        self.moments.value = self.moments.value + np.array([tp + tn, hist.sum()])
+
 
 class _TopKFamily(Metric):
     """Family base: rows whose true class is among the predicted ones (one kernel call)."""

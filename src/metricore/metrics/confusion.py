@@ -108,6 +108,42 @@ class _ThresholdConfusion(Metric):
         if err[0]:
             V.raise_for_error(err, y_true=t, y_pred=p, sample_weight=w)
 
+    # MetricCollection fusion (see metricore.metrics.collection): counts at thresholds are
+    # cumulative sums of a shared score histogram.
+    _fusion_needs_sums = False
+
+    def _fusion_key(self, ndim: int, num_labels: int):
+        if self.top_k is not None or not self._fusable():
+            return None
+        if self.class_id is not None:
+            return ("class", self.class_id, False)
+        if self._per_label and num_labels > 1:
+            return ("per_label", None, False)
+        return ("pooled", None, False)
+
+    def _fusable(self) -> bool:
+        return True
+
+    def _fusion_thresholds(self) -> np.ndarray:
+        return self._thresholds
+
+    def _fusion_prepare(self, t, p, m) -> None:
+        if self.confusion is None:
+            self.confusion = self.add_weight(
+                "confusion", shape=(4, self._thresholds.size, m), dtype=np.int64)
+        elif self.confusion.shape[2] != m:
+            raise ValueError(
+                f"y_pred has {m} labels but this metric was built for "
+                f"{self.confusion.shape[2]}; got shape {p.shape}")
+
+    def _fusion_absorb(self, hist, thresholds, sums) -> None:
+        from metricore.metrics.curves import confusion_from_histogram, regroup_histogram
+
+        mine = self._thresholds
+        if not (thresholds.size == mine.size and np.array_equal(thresholds, mine)):
+            hist = regroup_histogram(hist, thresholds, mine)
+        self.confusion.value = self.confusion.value + np.stack(confusion_from_histogram(hist))
+
     def _counts(self, row):
         """The pooled counts of one confusion row, shape (T,)."""
         if self.confusion is None:
@@ -266,6 +302,12 @@ class FBetaScore(_ThresholdConfusion):
             top = p.max(axis=1, keepdims=True) if p.shape[0] else p
             p = ((p >= top) & (np.abs(p) > 1e-9)).astype(np.float32)
         self._update_counts(t, p, V.weights(sample_weight, p.shape))
+
+    def _fusable(self) -> bool:
+        return self.threshold is not None
+
+    def _fusion_key(self, ndim, num_labels):
+        return None if ndim != 2 else super()._fusion_key(ndim, num_labels)
 
     def result(self):
         if self.confusion is None:
