@@ -131,6 +131,28 @@ def regroup_histogram(hist: np.ndarray, fine: np.ndarray, coarse: np.ndarray) ->
     return out
 
 
+def clamp_histogram(hist: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The histogram scores clamped into [0, 1] would give (Keras clips y_pred).
+
+    Exact for any thresholds: when thresholds[0] < 0, bucket 0 holds only scores below 0,
+    which all clamp to 0; when thresholds[-1] >= 1, the last bucket holds only scores above
+    1, which all clamp to 1. Other buckets already hold what clamping gives them.
+    """
+    t = thresholds.size
+    low = int(np.searchsorted(thresholds, 0.0, side="left")) if thresholds[0] < 0 else 0
+    high = int(np.searchsorted(thresholds, 1.0, side="left")) if thresholds[-1] >= 1 else t
+    if low == 0 and high == t:
+        return hist
+    out = hist.copy()
+    if low:
+        out[:, low] += out[:, 0]
+        out[:, 0] = 0
+    if high != t:
+        out[:, high] += out[:, t]
+        out[:, t] = 0
+    return out
+
+
 def _divide_no_nan(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -585,9 +607,14 @@ class _CurveMetric(Metric):
             self.sums.value = self.sums.value + add
 
     # ------------------------------------------------------------- derived
+    _clamp = False  # Keras metrics read scores as clamped into [0, 1]
+
     def _confusion(self):
         """TP, FP, TN, FN, each (T, M), from the histogram (binned mode)."""
-        return confusion_from_histogram(self.histogram.value)
+        hist = self.histogram.value
+        if self._clamp and not self._from_logits:
+            hist = clamp_histogram(hist, self._kernel_thresholds)
+        return confusion_from_histogram(hist)
 
     def _exact_curves(self):
         """[(thresholds, tps, fps)] per curve (exact mode)."""
@@ -731,6 +758,7 @@ class AUC(_CurveMetric):
     """
 
     _CURVES = ("ROC", "PR")
+    _clamp = True
     _SUMMATIONS = ("interpolation", "minoring", "majoring")
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
@@ -836,6 +864,7 @@ class _ConstrainedMetric(_CurveMetric):
     """Keras' ``SensitivitySpecificityBase``: the best value of one rate subject to another."""
 
     _value_name = "value"
+    _clamp = True
 
     def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None,
                  backend=None):
