@@ -84,8 +84,13 @@ try:
     except RuntimeError:  # already set (torch allows it once)
         pass
     import torchmetrics
+    from torchmetrics import MetricCollection as TMMetricCollection
     from torchmetrics.classification import (
+        BinaryAccuracy,
+        BinaryAUROC,
+        BinaryF1Score,
         BinaryPrecision,
+        BinaryRecall,
         MulticlassAccuracy,
         MulticlassConfusionMatrix,
     )
@@ -95,7 +100,13 @@ except ImportError:  # pragma: no cover - the torchmetrics rows are then left ou
 
 try:
     import sklearn
-    from sklearn.metrics import accuracy_score, confusion_matrix, mean_absolute_error, precision_score
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        mean_absolute_error,
+        precision_score,
+        roc_auc_score,
+    )
 except ImportError:  # pragma: no cover
     sklearn = None
 
@@ -251,6 +262,46 @@ class NumpyWeightedMAE:
         return self.total / self.weight
 
 
+class NumpyHistogramAUC:
+    """Keras' binned ROC AUC the NumPy way: bucket = np.searchsorted(thresholds, p), one
+    np.bincount per class, cumulative sums and the trapezoid rule at result()."""
+
+    def __init__(self, num_thresholds):
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.thr = np.array([-1e-7] + inner + [1 + 1e-7])
+        self.hist = np.zeros((2, num_thresholds + 1), np.int64)
+
+    def update(self, t, p):
+        b = np.searchsorted(self.thr, p, side="left")
+        pos = np.bincount(b[t], minlength=self.thr.size + 1)
+        self.hist[1] += pos
+        self.hist[0] += np.bincount(b, minlength=self.thr.size + 1) - pos
+
+    def result(self):
+        neg, pos = self.hist
+        tp = np.cumsum(pos[::-1])[::-1][1:]
+        fp = np.cumsum(neg[::-1])[::-1][1:]
+        tpr, fpr = tp / pos.sum(), fp / neg.sum()
+        return float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
+
+
+class NumpyCollection:
+    """Accuracy, precision, recall, F1 at 0.5 and the 200-threshold AUC, one NumPy pass each;
+    the result checked is the precision."""
+
+    def __init__(self):
+        self.counts = NumpyBinaryCounts()
+        self.auc = NumpyHistogramAUC(200)
+
+    def update(self, t, p):
+        t, p = t[:, 0], p[:, 0]
+        self.counts.update(t, p)
+        self.auc.update(t, p)
+
+    def result(self):
+        return self.counts.result()
+
+
 def numpy_impl(cls, *args, name="numpy") -> Impl:
     def build():
         obj = cls(*args)
@@ -345,6 +396,52 @@ def _mae_impls():
     )
 
 
+def _auc_impls(num_thresholds):
+    def make():
+        impls = metricore_impls(lambda b: mc.AUC(num_thresholds=num_thresholds, backend=b))
+        if num_thresholds <= 1000:  # O(N * T): 65,536 thresholds would take minutes per call
+            impls += torchmetrics_impl(lambda: BinaryAUROC(thresholds=num_thresholds))
+        return (impls + [numpy_impl(NumpyHistogramAUC, num_thresholds)]
+                + sklearn_impl(lambda t, p: roc_auc_score(t, p)))
+    return make
+
+
+def _collection_members(backend):
+    return [mc.BinaryAccuracy(backend=backend), mc.Precision(backend=backend),
+            mc.Recall(backend=backend), mc.F1Score(threshold=0.5, backend=backend),
+            mc.AUC(backend=backend)]
+
+
+def _collection_impls():
+    impls = []
+    if mc is not None:
+        def make(backend, fuse):
+            def build():
+                c = mc.MetricCollection(_collection_members(backend), fuse=fuse)
+                return Runner(c.update_state, lambda: c.result()["precision"])
+            return build
+        impls += [Impl(f"metricore-{b}", make(b, True)) for b in ("cpp", "numba")]
+        impls += [Impl("one-by-one-cpp", make("cpp", False), label_note="(fuse=False)")]
+    if torchmetrics is not None:
+        def build_tm(groups):
+            def build():
+                c = TMMetricCollection(
+                    {"acc": BinaryAccuracy(), "precision": BinaryPrecision(),
+                     "recall": BinaryRecall(), "f1": BinaryF1Score(),
+                     "auc": BinaryAUROC(thresholds=200)}, compute_groups=groups)
+                return Runner(lambda t, p: c.update(p, t),
+                              lambda: c.compute()["precision"].numpy())
+            return build
+        impls += [Impl("torchmetrics", build_tm(True), torch_input=True,
+                       label_note="(compute groups)")]
+    return impls + [numpy_impl(NumpyCollection)]
+
+
+def _collection_pool(rng, n):
+    t, p = _binary_pool(rng, n)
+    return t[:, None], p[:, None]
+
+
 CASES = [
     Case("binary", 1, "binary counts", "mc.Precision(0.5); y_true bool (N,), y_pred float32 (N,)",
          3000, _binary_pool, _binary_impls, rtol=1e-6),
@@ -361,6 +458,22 @@ CASES = [
          "mc.MeanAbsoluteError(); float32 y_true, y_pred, sample_weight (N,)", 2000,
          _regression_pool, _mae_impls, rtol=1e-4,
          notes=["torchmetrics MeanAbsoluteError takes no sample_weight: it is timed unweighted"]),
+]
+CASES += [
+    Case("auc200", 6, "binned ROC AUC, 200 thresholds",
+         "mc.AUC(); y_true bool (N,), y_pred float32 (N,); torchmetrics BinaryAUROC(thresholds=200)",
+         1000, _binary_pool, _auc_impls(200), rtol=5e-3,
+         notes=["torchmetrics' grid is linspace(0, 1, 200) with >=, Keras' (metricore's) has "
+                "epsilon ends: the values agree to ~1e-3", "sklearn is exact (one batch)"]),
+    Case("auc65536", 7, "binned ROC AUC, 65,536 thresholds",
+         "mc.AUC(num_thresholds=65536); y_true bool (N,), y_pred float32 (N,)",
+         1000, _binary_pool, _auc_impls(65536), rtol=1e-3,
+         notes=["torchmetrics is O(N T) here (minutes per 2^20 batch): not timed"]),
+    Case("collection", 8, "collection: accuracy, precision, recall, F1, AUC",
+         "mc.MetricCollection([BinaryAccuracy, Precision, Recall, F1Score(0.5), AUC()]); "
+         "bool (N, 1), float32 (N, 1)", 500, _collection_pool, _collection_impls, rtol=1e-6,
+         notes=["one-by-one-cpp: the same five metrics, fuse=False (each reads the batch)",
+                "torchmetrics: MetricCollection with compute_groups=True"]),
 ]
 CASE_BY_NAME = {c.key: c for c in CASES} | {str(c.number): c for c in CASES}
 
