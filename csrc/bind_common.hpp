@@ -131,10 +131,11 @@ inline void require_shape(const char* fn, const char* name, const ArrayRef& a,
 
 // The state array: C-contiguous, aligned, writeable, of this dtype and shape.
 inline void* output(const char* fn, py::array& out, Dtype dtype,
-                    std::initializer_list<int64_t> shape) {
+                    std::initializer_list<int64_t> shape, const char* name = "out") {
+  const std::string nm(name);
   const auto dt = storage_dtype(out);
   if (!dt || *dt != dtype || out.dtype().kind() == 'b')
-    fail_type(fn, std::string("out must have dtype ") + dtype_name(dtype) + " here, got " +
+    fail_type(fn, nm + " must have dtype " + dtype_name(dtype) + " here, got " +
                       dtype_str(out));
   bool shape_ok = static_cast<size_t>(out.ndim()) == shape.size();
   int d = 0;
@@ -143,12 +144,12 @@ inline void* output(const char* fn, py::array& out, Dtype dtype,
     ++d;
   }
   if (!shape_ok)
-    fail(fn, "out must have shape " + shape_string(shape.begin(), shape.end()) + ", got " +
+    fail(fn, nm + " must have shape " + shape_string(shape.begin(), shape.end()) + ", got " +
                  shape_string(out.shape(), out.shape() + out.ndim()));
-  if (!(out.flags() & py::array::c_style)) fail(fn, "out must be C-contiguous");
-  if (!out.writeable()) fail(fn, "out must be writeable");
+  if (!(out.flags() & py::array::c_style)) fail(fn, nm + " must be C-contiguous");
+  if (!out.writeable()) fail(fn, nm + " must be writeable");
   void* ptr = out.mutable_data();
-  if (reinterpret_cast<uintptr_t>(ptr) % dtype_size(dtype) != 0) fail(fn, "out must be aligned");
+  if (reinterpret_cast<uintptr_t>(ptr) % dtype_size(dtype) != 0) fail(fn, nm + " must be aligned");
   return ptr;
 }
 

@@ -12,6 +12,8 @@ void register_threshold_counts(py::module_& m);
 void register_confusion_matrix(py::module_& m);
 void register_topk_matches(py::module_& m);
 void register_moments(py::module_& m);
+void register_score_histogram(py::module_& m);
+void register_binary_clf_curve(py::module_& m);
 }  // namespace metricore::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -44,4 +46,6 @@ PYBIND11_MODULE(_core, m) {
   bind::register_confusion_matrix(m);
   bind::register_topk_matches(m);
   bind::register_moments(m);
+  bind::register_score_histogram(m);
+  bind::register_binary_clf_curve(m);
 }

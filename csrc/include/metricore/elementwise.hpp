@@ -123,48 +123,58 @@ MC_HD inline int64_t bucket_index_near(const double* thresholds, int64_t num_thr
   return bucket_index(thresholds, num_thresholds, score);
 }
 
-// A vectorizable bucket_index for (nearly) evenly spaced thresholds, with no table lookup on
-// the common path. g(s) = (s - lo) * scale + 1 puts threshold j near j + 1; `margin` bounds
-// how far any threshold's computed g lies from its integer, plus rounding slack (set up once
-// per batch from the thresholds, O(T): see bucket_grid_deviation). Because the computed g is
-// monotone in s, a score whose g is farther than `margin` from every integer has bucket
-// floor(g) (clamped to [0, T]); one within `margin` of integer b1 + 1 has bucket b1 or
-// b1 + 1, and only thresholds[b1] decides. bucket_grid_code returns the bucket, or b1 with
-// the sign bit set (ambiguous); bucket_grid_resolve settles the latter. Requires
-// margin < 0.25 and 0 <= T < 2^29 (T == 0: everything in bucket 0); a NaN score gets some
-// code in range.
+// A vectorizable bucket_index for sorted thresholds that are (nearly) evenly spaced between
+// the first and the last one (Keras' AUC grid: i / (T - 1), with -eps and 1 + eps at the
+// ends), without table lookups on the common path. The first and the last threshold are
+// compared exactly; the T - 2 "interior" ones are located by g(s) = (s - lo) * scale + 1,
+// which puts interior threshold j (thresholds[j + 1]) near j + 1. `margin` bounds how far any
+// interior threshold's computed g lies from its integer, plus rounding slack (set up once per
+// batch, O(T): bucket_grid_deviation). As the computed g is monotone in s, a score whose g is
+// farther than `margin` from every integer has floor(g) interior thresholds below it (g
+// clamped to [0.5, T - 2 + 0.5]); one within `margin` of an integer is "ambiguous", and
+// bucket_grid_resolve finds its bucket exactly (rare: scores within about 1e-9 of a
+// threshold on an even grid). Requires margin < 0.25 and T < 2^28.
 struct BucketGrid {
-  double lo = 0.0;      // thresholds[0]
-  double scale = 0.0;   // bucket_guess_scale (1 when T == 1)
-  double top = 0.5;     // T + 0.5
+  double lo = 0.0;          // the first interior threshold
+  double scale = 0.0;       // interior count - 1 over their span (1 with one interior threshold)
+  double top = 0.5;         // interior count + 0.5
   double margin = 0.0;
+  double first = 0.0;       // thresholds[0] (+inf if none: never below a score)
+  double last = 0.0;        // thresholds[T - 1] when T >= 2 (else +inf)
+  double near_scale = 0.0;  // bucket_guess_scale of all T, for bucket_grid_resolve
+  int64_t num_thresholds = 0;
 };
 
 MC_HD inline double bucket_grid_position(const BucketGrid& grid, double score) {
   return (score - grid.lo) * grid.scale + 1.0;
 }
 
+// The bucket (number of thresholds strictly below the score), with the sign bit set when it
+// is ambiguous (then only bucket_grid_resolve knows it). NaN gets some code in range.
 MC_HD inline int32_t bucket_grid_code(const BucketGrid& grid, double score) {
   double g = bucket_grid_position(grid, score);
   g = g > 0.5 ? g : 0.5;  // NaN -> 0.5
   g = g < grid.top ? g : grid.top;
-  const int32_t b1 = static_cast<int32_t>(g - grid.margin);  // g - margin >= 0.25: floor
-  const int32_t b2 = static_cast<int32_t>(g + grid.margin);
-  return static_cast<int32_t>(static_cast<uint32_t>(b1) |
-                              (static_cast<uint32_t>(b1 != b2) << 31));
+  // The ends are added as doubles (cheaper in vector lanes than as int32 compare masks); the
+  // rounding this may add is covered by margin's slack. g - margin >= 0.25: casts floor.
+  const double ends = (grid.first < score ? 1.0 : 0.0) + (grid.last < score ? 1.0 : 0.0);
+  const int32_t b1 = static_cast<int32_t>((g - grid.margin) + ends);
+  const int32_t b2 = static_cast<int32_t>((g + grid.margin) + ends);
+  return static_cast<int32_t>(static_cast<uint32_t>(b1) | (static_cast<uint32_t>(b1 != b2) << 31));
 }
 
 // The bucket of a code from bucket_grid_code, to which a histogram offset (0, or `stride` >
 // T, e.g. from label_offset) may have been added: the bucket plus that offset.
-MC_HD inline int32_t bucket_grid_resolve(const double* thresholds, int32_t stride, int32_t code,
-                                         double score) {
+MC_HD inline int32_t bucket_grid_resolve(const BucketGrid& grid, const double* thresholds,
+                                         int32_t stride, int32_t code, double score) {
   if (code >= 0) return code;
-  const int32_t c = code & 0x7fffffff;                  // b1 + offset, b1 < T
-  const int32_t b1 = c >= stride ? c - stride : c;
-  return c + static_cast<int32_t>(thresholds[b1] < score);
+  const int32_t c = code & 0x7fffffff;  // bucket + offset, the bucket <= T < stride
+  const int32_t offset = c >= stride ? stride : 0;
+  return offset + static_cast<int32_t>(bucket_index_near(thresholds, grid.num_thresholds,
+                                                         grid.near_scale, score));
 }
 
-// |computed g of threshold j - (j + 1)|: its distance from where the grid expects it.
+// |computed g of interior threshold j - (j + 1)|: its distance from where the grid expects it.
 MC_HD inline double bucket_grid_deviation(const BucketGrid& grid, double threshold, int64_t j) {
   const double d = bucket_grid_position(grid, threshold) - static_cast<double>(j + 1);
   return d < 0.0 ? -d : d;  // NaN stays NaN

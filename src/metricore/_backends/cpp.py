@@ -15,6 +15,8 @@ class CppBackend:
     topk_matches = staticmethod(_core.topk_matches)
     moments = staticmethod(_core.moments)
     column_moments = staticmethod(_core.column_moments)
+    score_histogram = staticmethod(_core.score_histogram)
+    binary_clf_curve = staticmethod(_core.binary_clf_curve)
 
     @staticmethod
     def moments_custom(fn, y_true, y_pred, sample_weight, out):

@@ -165,6 +165,12 @@ class _ThresholdConfusion(Metric):
                 "confusion", shape=built[0].confusion.shape, dtype=np.int64)
         super().merge_state(built)
 
+    def load_state(self, state):
+        if self.confusion is None and "confusion" in state:
+            self.confusion = self.add_weight(
+                "confusion", shape=np.shape(state["confusion"]), dtype=np.int64)
+        super().load_state(state)
+
     def reset_state(self):
         if self._per_label and self.confusion is not None:
             del self._variables["confusion"]

@@ -15,8 +15,10 @@ never copy them.
     [1, 2]
 """
 
+from .binary_clf_curve import binary_clf_curve
 from .confusion_matrix import confusion_matrix
 from .moments import column_moments, moments, moments_custom
+from .score_histogram import score_histogram
 from .threshold_counts import threshold_counts
 from .topk_matches import topk_matches
 
@@ -35,6 +37,8 @@ class NumbaBackend:
     moments = staticmethod(moments)
     column_moments = staticmethod(column_moments)
     moments_custom = staticmethod(moments_custom)
+    score_histogram = staticmethod(score_histogram)
+    binary_clf_curve = staticmethod(binary_clf_curve)
 
 
 BACKEND = NumbaBackend()
@@ -42,10 +46,12 @@ BACKEND = NumbaBackend()
 __all__ = [
     "BACKEND",
     "NumbaBackend",
+    "binary_clf_curve",
     "column_moments",
     "confusion_matrix",
     "moments",
     "moments_custom",
+    "score_histogram",
     "threshold_counts",
     "topk_matches",
 ]

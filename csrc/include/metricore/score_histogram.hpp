@@ -1,0 +1,339 @@
+// score_histogram: per-bucket weight of positive and negative elements (and optionally of
+// weight * score), the one pass of every threshold curve. See metricore/_backends/protocol.py
+// for the contract.
+//
+// The counted elements are one or more "runs": each counted column of (N, L), or, when M == 1
+// and the strides allow it, all counted elements as one flattened run. The runs are read in
+// chunks of kChunk rows, in stages that vectorize (detail/score_stages.inc, compiled for the
+// baseline vector unit and, on x86-64 GCC, also for AVX2 and AVX-512, chosen at run time):
+//   1. the score's bucket code: bucket_grid_code when the thresholds are (nearly) evenly
+//      spaced (a few vector operations, no table lookup; set up in O(T) for big batches), else
+//      bucket_index_near per element (O(1) setup, for small batches or uneven thresholds);
+//   2. the label's offset (binary labels, or one-vs-rest class ids), validating it;
+//   3. the weight as float64, validating it.
+// Then a scalar loop scatter-adds each element straight into `out` (and `score_sums`),
+// settling the rare ambiguous grid codes with one threshold comparison.
+//
+// All or nothing, without a T-sized local histogram:
+//   * small batches (fewer elements than a few times out's size) are validated first, in a
+//     pre-pass over data that is small and cache-resident, and only then scattered;
+//   * big batches are validated chunk by chunk as they are scattered (a separate pre-pass
+//     would read the whole batch from memory twice); `out` and `score_sums` are copied first
+//     (O(T), small next to the batch) and restored if a chunk turns out bad.
+// Either way a bad batch is then rescanned in the protocol's order to report its first error.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "metricore/elementwise.hpp"
+#include "metricore/errors.hpp"
+#include "metricore/strided.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) && \
+    !defined(MC_NO_AVX2_DISPATCH)
+#define MC_SCORE_ISA_DISPATCH 1
+#else
+#define MC_SCORE_ISA_DISPATCH 0
+#endif
+
+namespace metricore {
+namespace score_detail {
+
+namespace isa_base {
+#include "metricore/detail/score_stages.inc"
+}  // namespace isa_base
+
+#if MC_SCORE_ISA_DISPATCH
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace isa_avx2 {
+#include "metricore/detail/score_stages.inc"
+}  // namespace isa_avx2
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")
+namespace isa_avx512 {
+#include "metricore/detail/score_stages.inc"
+}  // namespace isa_avx512
+#pragma GCC pop_options
+#endif
+
+// The widest stage set the CPU runs: 0 baseline, 1 AVX2, 2 AVX-512. set_isa_level lowers it
+// (tests run every level) and returns the previous one.
+inline int max_isa_level() {
+#if MC_SCORE_ISA_DISPATCH
+  static const int level = [] {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("fma"))
+      return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+  }();
+  return level;
+#else
+  return 0;
+#endif
+}
+
+inline int& isa_level_ref() {
+  static int level = max_isa_level();
+  return level;
+}
+
+inline int set_isa_level(int level) {
+  const int previous = isa_level_ref();
+  isa_level_ref() = std::max(0, std::min(level, max_isa_level()));
+  return previous;
+}
+
+#if MC_SCORE_ISA_DISPATCH
+#define MC_SCORE_STAGE(fn, ...)                                      \
+  (isa == 2   ? ::metricore::score_detail::isa_avx512::fn(__VA_ARGS__) \
+   : isa == 1 ? ::metricore::score_detail::isa_avx2::fn(__VA_ARGS__)   \
+              : ::metricore::score_detail::isa_base::fn(__VA_ARGS__))
+#else
+#define MC_SCORE_STAGE(fn, ...) ::metricore::score_detail::isa_base::fn(__VA_ARGS__)
+#endif
+
+constexpr int64_t kChunk = 512;
+
+// The grid for bucket_grid_code if the thresholds suit it (O(T)); false otherwise.
+inline bool make_grid(const double* thr, int64_t T, int isa, BucketGrid& grid) {
+  if (T >= (int64_t(1) << 28)) return false;
+  (void)isa;
+  const double inf = std::numeric_limits<double>::infinity();
+  grid = BucketGrid{};
+  grid.num_thresholds = T;
+  grid.near_scale = bucket_guess_scale(thr, T);
+  grid.first = T >= 1 ? thr[0] : inf;
+  grid.last = T >= 2 ? thr[T - 1] : inf;
+  const int64_t interior = T >= 2 ? T - 2 : 0;
+  grid.top = static_cast<double>(interior) + 0.5;
+  if (interior == 0) return true;  // every score has g = 0.5: no interior threshold
+  grid.lo = thr[1];
+  grid.scale = interior == 1 ? 1.0 : bucket_guess_scale(thr + 1, interior);
+  if (!(grid.scale > 0.0)) return false;
+  const double dev = MC_SCORE_STAGE(grid_deviation, thr + 1, interior, grid);
+  if (!(dev >= 0.0)) return false;
+  // Slack for the rounding of g +- margin and for FMA contraction differences between the
+  // stages and this setup: a few ulps of the interior count, far below 2^-44 of it.
+  grid.margin = dev + std::ldexp(static_cast<double>(interior + 2), -44);
+  return grid.margin < 0.25;
+}
+
+// Bucket codes without the grid: exact buckets, one scalar search per element.
+template <class PV>
+uint32_t near_codes(PV p, int64_t i0, int64_t n, const double* thr, int64_t T, double scale,
+                    int32_t* codes) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto s = p[i0 + i];
+    bad |= static_cast<uint32_t>(is_nan(s));
+    codes[i] = static_cast<int32_t>(bucket_index_near(thr, T, scale, static_cast<double>(s)));
+  }
+  return bad;
+}
+
+// The scatter: out[code * M] += weight (and sums[bucket * M] += weight * score), for codes
+// from a validated chunk. `out`/`sums` already point at the run's column m.
+template <bool Weighted, bool Grid, bool Sums, class PV, class Acc>
+void scatter(const int32_t* codes, const double* wbuf, PV p, int64_t i0, int64_t n,
+             const BucketGrid& grid, const double* thr, int32_t B, int64_t M, Acc* out,
+             double* sums) {
+  if (M == 1 && !Sums) {  // the hot path: no stride multiply
+    for (int64_t i = 0; i < n; ++i) {
+      int32_t v = codes[i];
+      if constexpr (Grid) {
+        if (!MC_LIKELY(v >= 0))
+          v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
+      }
+      if constexpr (Weighted) {
+        out[v] += wbuf[i];
+      } else {
+        out[v] += 1;
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t v = codes[i];
+    if constexpr (Grid) {
+      if (!MC_LIKELY(v >= 0))
+        v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
+    }
+    if constexpr (Weighted) {
+      out[int64_t(v) * M] += wbuf[i];
+    } else {
+      out[int64_t(v) * M] += 1;
+    }
+    if constexpr (Sums) {
+      const int32_t b = v >= B ? v - B : v;
+      const double wv = Weighted ? wbuf[i] : 1.0;
+      sums[int64_t(b) * M] += wv * static_cast<double>(p[i0 + i]);
+    }
+  }
+}
+
+}  // namespace score_detail
+
+// Adds the batch into out (2, T + 1, M) and, if sums is not null, into sums (T + 1, M); all
+// or nothing.
+//   yt: (N, L) binary labels, or (N, 1) class ids when class_ids (one-vs-rest over L columns);
+//   yp: (N, L) scores; w: UnitWeight or ArrayWeight over (N, L); thr: (T,) increasing;
+//   only_column (the protocol's class_id): -1 = every column, else that column only (then
+//   M == 1); M == L or 1 (pooled).
+template <class LT, class ST, class WP>
+Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>& yp,
+                      const WP& w, const double* thr, int64_t T, int64_t only_column,
+                      typename WP::acc_type* out, int64_t M, double* sums) {
+  using namespace score_detail;
+  using Acc = typename WP::acc_type;
+  constexpr bool Weighted = WP::weighted;
+  const int64_t N = yp.rows, L = yp.cols;
+  if (N == 0 || L == 0) return {};
+  const int64_t j0 = only_column >= 0 ? only_column : 0;
+  const int64_t j1 = only_column >= 0 ? only_column + 1 : L;
+  const int32_t B = static_cast<int32_t>(T + 1);  // buckets per histogram
+  const int32_t C = static_cast<int32_t>(L);      // classes, for class ids
+
+  // The first bad element, in the protocol's order.
+  auto first_error = [&]() -> Error {
+    for (int64_t i = 0; i < N; ++i) {
+      if (class_ids && class_id(yt(i, 0), C) < 0) return {TRUE_CLASS, i, 0};
+      for (int64_t j = j0; j < j1; ++j) {
+        if (!class_ids && !is_binary_label(yt(i, j))) return {BINARY_LABEL, i, j};
+        if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
+        if (!w.valid(i, j)) return {BAD_WEIGHT, i, j};
+      }
+    }
+    return {};
+  };
+
+  // The runs: one flattened run, or one per counted column.
+  using WT = typename std::conditional_t<Weighted, WP, ArrayWeight<double>>::value_type;
+  struct Run {
+    Strided1<LT> t;
+    Strided1<ST> p;
+    Strided1<WT> w;
+    int32_t cls;  // the column (class ids: its class)
+    int64_t m;    // its column of out
+  };
+  std::vector<Run> runs;
+  int64_t run_length = N;
+  bool flat = !class_ids && M == 1 && j1 - j0 > 1 && yt.flattens() && yp.flattens();
+  if constexpr (Weighted) flat = flat && w.w.flattens();
+  if (flat) {
+    Run r{yt.flat(), yp.flat(), {}, 0, 0};
+    if constexpr (Weighted) r.w = w.w.flat();
+    runs.push_back(r);
+    run_length = N * L;
+  } else {
+    for (int64_t j = j0; j < j1; ++j) {
+      Run r{class_ids ? yt.col(0) : yt.col(j), yp.col(j), {}, static_cast<int32_t>(j),
+            M == 1 ? 0 : j};
+      if constexpr (Weighted) r.w = w.w.col(j);
+      runs.push_back(r);
+    }
+  }
+  const int64_t elements = N * (j1 - j0);
+
+  // Bucket codes: the grid when it pays for its O(T) setup and suits the thresholds.
+  const int isa = isa_level_ref();
+  (void)isa;
+  BucketGrid grid;
+  const bool use_grid = elements * 8 >= T && make_grid(thr, T, isa, grid);
+  const double scale = bucket_guess_scale(thr, T);
+  int32_t codes[kChunk];
+  double wbuf[Weighted ? kChunk : 1];
+
+  // Validates and codes run r's elements [i0, i0 + n); nonzero if one is bad.
+  auto stage = [&](const Run& r, int64_t i0, int64_t n) -> uint32_t {
+    uint32_t bad = with_contiguity(
+        [&](auto pv) -> uint32_t {
+          if (use_grid) return MC_SCORE_STAGE(grid_codes, pv, i0, n, grid, codes);
+          return near_codes(pv, i0, n, thr, T, scale, codes);
+        },
+        r.p);
+    bad |= with_contiguity(
+        [&](auto tv) -> uint32_t {
+          if (class_ids) return MC_SCORE_STAGE(class_offsets, tv, i0, n, C, r.cls, B, codes);
+          return MC_SCORE_STAGE(binary_offsets, tv, i0, n, B, codes);
+        },
+        r.t);
+    if constexpr (Weighted)
+      bad |= with_contiguity(
+          [&](auto wv) -> uint32_t { return MC_SCORE_STAGE(load_weights, wv, i0, n, wbuf); },
+          r.w);
+    return bad;
+  };
+  auto scatter_chunk = [&](const Run& r, int64_t i0, int64_t n) {
+    Acc* o = out + r.m;
+    double* s = sums ? sums + r.m : nullptr;
+    with_contiguity(
+        [&](auto pv) {
+          if (use_grid) {
+            if (s) scatter<Weighted, true, true>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
+            else scatter<Weighted, true, false>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
+          } else {
+            if (s) scatter<Weighted, false, true>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
+            else scatter<Weighted, false, false>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
+          }
+        },
+        r.p);
+  };
+
+  const int64_t out_size = 2 * int64_t(B) * M, sums_size = sums ? int64_t(B) * M : 0;
+  const bool backup = elements >= 2 * (out_size + sums_size);
+  if (!backup) {
+    // Pre-pass: validate everything before touching out.
+    for (const Run& r : runs) {
+      for (int64_t i0 = 0; i0 < run_length; i0 += kChunk) {
+        const int64_t n = std::min(kChunk, run_length - i0);
+        uint32_t bad = with_contiguity(
+            [&](auto pv) -> uint32_t { return MC_SCORE_STAGE(check_scores, pv, i0, n); }, r.p);
+        bad |= with_contiguity(
+            [&](auto tv) -> uint32_t {
+              if (class_ids) return MC_SCORE_STAGE(check_classes, tv, i0, n, C);
+              return MC_SCORE_STAGE(check_binary, tv, i0, n);
+            },
+            r.t);
+        if constexpr (Weighted)
+          bad |= with_contiguity(
+              [&](auto wv) -> uint32_t { return MC_SCORE_STAGE(check_weights, wv, i0, n); },
+              r.w);
+        if (bad) return first_error();
+      }
+    }
+    for (int64_t i0 = 0; i0 < run_length; i0 += kChunk) {
+      const int64_t n = std::min(kChunk, run_length - i0);
+      for (const Run& r : runs) {
+        stage(r, i0, n);  // cannot fail now
+        scatter_chunk(r, i0, n);
+      }
+    }
+    return {};
+  }
+
+  std::vector<Acc> out_copy(out, out + out_size);
+  std::vector<double> sums_copy(sums, sums + sums_size);
+  for (int64_t i0 = 0; i0 < run_length; i0 += kChunk) {
+    const int64_t n = std::min(kChunk, run_length - i0);
+    for (const Run& r : runs) {
+      if (stage(r, i0, n)) {
+        std::copy(out_copy.begin(), out_copy.end(), out);
+        std::copy(sums_copy.begin(), sums_copy.end(), sums);
+        return first_error();
+      }
+      scatter_chunk(r, i0, n);
+    }
+  }
+  return {};
+}
+
+}  // namespace metricore
