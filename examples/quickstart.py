@@ -35,6 +35,15 @@ def make_metrics(backend):
         "top3_accuracy": mc.SparseTopKCategoricalAccuracy(k=3, backend=backend),
         "mean_iou": mc.MeanIoU(num_classes=CLASSES, backend=backend),
         "mae (weighted)": mc.MeanAbsoluteError(backend=backend),
+        "auroc (exact)": mc.AUC(num_thresholds=None, backend=backend),
+        "average_precision (exact)": mc.AUC(num_thresholds=None, curve="PR", backend=backend),
+        "auc (65,536 bins)": mc.AUC(num_thresholds=65536, backend=backend),
+        "auroc ovr macro (exact)": mc.AUROC(task="multiclass", num_classes=CLASSES,
+                                            backend=backend),
+        # One histogram pass per batch for all four (a fused collection).
+        "collection": mc.MetricCollection([
+            mc.Precision(backend=backend), mc.Recall(backend=backend),
+            mc.AUC(backend=backend), mc.PrecisionAtRecall(0.8, backend=backend)]),
     }
 
 
@@ -51,7 +60,17 @@ def main():
             metrics["top3_accuracy"].update_state(ids, scores)
             metrics["mean_iou"].update_state(ids, scores.argmax(axis=1))
             metrics["mae (weighted)"].update_state(y_true, y_pred, sample_weight=w)
-        results[backend] = {name: m.result() for name, m in metrics.items()}
+            for name in ("auroc (exact)", "average_precision (exact)", "auc (65,536 bins)",
+                         "collection"):
+                metrics[name].update_state(y_true, y_pred)
+            metrics["auroc ovr macro (exact)"].update_state(ids, scores / scores.sum(1, keepdims=True))
+        results[backend] = {}
+        for name, m in metrics.items():
+            if isinstance(m, mc.MetricCollection):
+                for key, value in m.result().items():
+                    results[backend][f"{name}: {key}"] = value
+            else:
+                results[backend][name] = m.result()
 
     reference = {}
     try:
@@ -66,6 +85,13 @@ def main():
             "top3_accuracy": skm.top_k_accuracy_score(ids, scores, k=3, labels=range(CLASSES)),
             "mean_iou": skm.jaccard_score(ids, scores.argmax(axis=1), average="macro"),
             "mae (weighted)": skm.mean_absolute_error(y_true, y_pred, sample_weight=w),
+            "auroc (exact)": skm.roc_auc_score(y_true, y_pred),
+            "average_precision (exact)": skm.average_precision_score(y_true, y_pred),
+            "auc (65,536 bins)": skm.roc_auc_score(y_true, y_pred),
+            "auroc ovr macro (exact)": skm.roc_auc_score(ids, scores / scores.sum(1, keepdims=True),
+                                                         multi_class="ovr"),
+            "collection: precision": skm.precision_score(y_true, y_pred > 0.5),
+            "collection: recall": skm.recall_score(y_true, y_pred > 0.5),
         }
     except ImportError:
         pass

@@ -197,24 +197,30 @@ int64_t curve(const Strided1<S>& score, const Strided1<uint8_t>& y, const Stride
     }
   }
 
-  // 2. Sort each class.
-  const K* sorted_p = keys.get() + pos0;
-  const K* sorted_n = keys.get() + neg0;
-  const double* wsp = w ? pay.get() + pos0 : nullptr;
-  const double* wsn = w ? pay.get() + neg0 : nullptr;
-  if (radix_sort<Bits, K, Count>(keys.get() + pos0, tmp.get() + pos0, w ? pay.get() + pos0 : nullptr,
-                           w ? tmp_pay.get() + pos0 : nullptr, P, hist.get())) {
-    sorted_p = tmp.get() + pos0;
-    wsp = w ? tmp_pay.get() + pos0 : nullptr;
-  }
-  if (radix_sort<Bits, K, Count>(keys.get() + neg0, tmp.get() + neg0, w ? pay.get() + neg0 : nullptr,
-                           w ? tmp_pay.get() + neg0 : nullptr, Q, hist.get() + kPasses)) {
-    sorted_n = tmp.get() + neg0;
-    wsn = w ? tmp_pay.get() + neg0 : nullptr;
-  }
-  // Sentinels (key 0, below every real key) just before each list.
-  const_cast<K*>(sorted_p)[-1] = 0;
-  const_cast<K*>(sorted_n)[-1] = 0;
+  // 2. Sort each class; put the sentinels (key 0, below every real key; weight 0) just
+  //    before each sorted list.
+  auto sort_class = [&](int64_t start, int64_t count, Count(*h)[kRadix], const K*& sorted,
+                        const double*& weights) {
+    double* p = w ? pay.get() + start : nullptr;
+    double* tp = w ? tmp_pay.get() + start : nullptr;
+    const bool in_tmp = radix_sort<Bits, K, Count>(keys.get() + start, tmp.get() + start, p, tp,
+                                                   count, h);
+    K* k = (in_tmp ? tmp.get() : keys.get()) + start;
+    k[-1] = 0;
+    sorted = k;
+    weights = nullptr;
+    if (w) {
+      double* wk = in_tmp ? tp : p;
+      wk[-1] = 0.0;
+      weights = wk;
+    }
+  };
+  const K* sorted_p;
+  const K* sorted_n;
+  const double* wsp;
+  const double* wsn;
+  sort_class(pos0, P, hist.get(), sorted_p, wsp);
+  sort_class(neg0, Q, hist.get() + kPasses, sorted_n, wsn);
 
   // 3. Merge from the top. i, k: how many positives / negatives are left (1-based heads).
   const K* kp = sorted_p - 1;

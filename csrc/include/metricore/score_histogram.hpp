@@ -4,8 +4,9 @@
 //
 // The counted elements are one or more "runs": each counted column of (N, L), or, when M == 1
 // and the strides allow it, all counted elements as one flattened run. The runs are read in
-// chunks of kChunk rows, in stages that vectorize (detail/score_stages.inc, compiled for the
-// baseline vector unit and, on x86-64 GCC, also for AVX2 and AVX-512, chosen at run time):
+// chunks of up to kChunk rows, in stages that vectorize (detail/score_stages.inc, compiled
+// for the baseline vector unit and, on x86-64 GCC, also for AVX2 and AVX-512, chosen at run
+// time):
 //   1. the score's bucket code: bucket_grid_code when the thresholds are (nearly) evenly
 //      spaced (a few vector operations, no table lookup; set up in O(T) for big batches), else
 //      bucket_index_near per element (O(1) setup, for small batches or uneven thresholds);
@@ -119,7 +120,8 @@ inline bool make_grid(const double* thr, int64_t T, int isa, BucketGrid& grid) {
   grid.lo = thr[1];
   grid.scale = interior == 1 ? 1.0 : bucket_guess_scale(thr + 1, interior);
   if (!(grid.scale > 0.0)) return false;
-  const double dev = MC_SCORE_STAGE(grid_deviation, thr + 1, interior, grid);
+  const double dev =
+      MC_SCORE_STAGE(grid_deviation, thr + 1, static_cast<int32_t>(interior), grid);
   if (!(dev >= 0.0)) return false;
   // Slack for the rounding of g +- margin and for FMA contraction differences between the
   // stages and this setup: a few ulps of the interior count, far below 2^-44 of it.
@@ -242,6 +244,9 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
     }
   }
   const int64_t elements = N * (j1 - j0);
+  // Rows per chunk: a chunk's rows of every run stay cache-resident across the runs.
+  const int64_t chunk = runs.size() == 1 ? kChunk
+                                         : std::clamp<int64_t>(32768 / (j1 - j0), 16, kChunk);
 
   // Bucket codes: the grid when it pays for its O(T) setup and suits the thresholds.
   const int isa = isa_level_ref();
@@ -310,8 +315,8 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
         if (bad) return first_error();
       }
     }
-    for (int64_t i0 = 0; i0 < run_length; i0 += kChunk) {
-      const int64_t n = std::min(kChunk, run_length - i0);
+    for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
+      const int64_t n = std::min(chunk, run_length - i0);
       for (const Run& r : runs) {
         stage(r, i0, n);  // cannot fail now
         scatter_chunk(r, i0, n);
@@ -322,8 +327,8 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
 
   std::vector<Acc> out_copy(out, out + out_size);
   std::vector<double> sums_copy(sums, sums + sums_size);
-  for (int64_t i0 = 0; i0 < run_length; i0 += kChunk) {
-    const int64_t n = std::min(kChunk, run_length - i0);
+  for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
+    const int64_t n = std::min(chunk, run_length - i0);
     for (const Run& r : runs) {
       if (stage(r, i0, n)) {
         std::copy(out_copy.begin(), out_copy.end(), out);

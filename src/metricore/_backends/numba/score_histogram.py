@@ -25,14 +25,14 @@ half the bytes in cache (T = 65,536 is 256 KiB); float64 scores compare with the
 themselves. Other threshold sets take ``_elementwise.bucket`` (a finer grid and a short
 scan), and small batches a binary search, so that their cost does not grow with T.
 """
+
 import numpy as np
-from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
 
 from metricore._backends.protocol import ErrorCode
 
 from ._args import ARGUMENT_ERROR, TypingError, explain
+from ._bits import bits_float32, float_bits
 from ._elementwise import (
     U,
     _cell,
@@ -60,34 +60,6 @@ _I64 = np.dtype(np.int64)
 _F64 = np.dtype(np.float64)
 
 
-# ------------------------------------------------------------------ float32 bits
-@intrinsic
-def _f32_bits(typingctx, x):
-    """The bits of a float32 as a uint32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.uint32(x), codegen
-
-
-@intrinsic
-def _f32_from_bits(typingctx, x):
-    """The float32 whose bits are the low 32 bits of an integer."""
-    if not isinstance(x, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        v = args[0]
-        if v.type.width > 32:
-            v = builder.trunc(v, ir.IntType(32))
-        return builder.bitcast(v, ir.FloatType())
-
-    return types.float32(x), codegen
-
-
 @jit
 def _f32_floor(t):
     """The largest float32 not above the float64 t: for a float32 s, s > t iff s > it.
@@ -96,9 +68,9 @@ def _f32_floor(t):
     f = float32(t) when f > t is the bits of f minus 1 if f > 0, else plus 1 with the sign
     set (+0.0 steps to the negative denormal)."""
     f = np.float32(t)
-    bits = _f32_bits(f)
+    bits = float_bits(f)
     down = bits - np.uint32(1) if f > 0 else (bits | np.uint32(0x80000000)) + np.uint32(1)
-    return _f32_from_bits(down if np.float64(f) > t else bits)
+    return bits_float32(down if np.float64(f) > t else bits)
 
 
 # ------------------------------------------------------------------ identity grid
@@ -212,6 +184,18 @@ def _scatter(y_pred, sample_weight, j, start, n, keys, flat_out, flat_sums, half
             flat_sums[U(b)] += np.float64(w) * np.float64(y_pred[U(i), U(j)])
 
 
+def _flat_sums(score_sums, half):
+    """score_sums as a flat (T + 1) * M array, or None (typed apart: Numba prunes an
+    ``x is None`` branch only where x is None)."""
+
+
+@specialize(_flat_sums)
+def _flat_sums_impl(score_sums, half):
+    if isinstance(score_sums, types.NoneType):
+        return lambda score_sums, half: None
+    return lambda score_sums, half: score_sums.reshape(half)
+
+
 def _label(y_true, i, j, num_labels):
     """1 if element (i, j) is positive, else 0 (a validated batch): y_true (N, L) holds the
     labels, y_true (N,) the class ids of a one-vs-rest problem."""
@@ -236,7 +220,7 @@ def _accumulate(y_true, y_pred, sample_weight, thresholds, lo, hi, out, score_su
     per_label = num_counts > 1
     half = (num_thresholds + 1) * num_counts  # out[1]: the positive histograms
     flat_out = out.reshape(2 * half)
-    flat_sums = None if score_sums is None else score_sums.reshape(half)
+    flat_sums = _flat_sums(score_sums, half)
     chunk = min(_CHUNK, num_rows)
     keys = np.empty(chunk, np.int64)
     # mode 0: identity grid; 1: bucket's grid; 2: binary search (no O(T) set-up)
