@@ -177,8 +177,7 @@ MC_HD inline int32_t bucket_grid_resolve(const BucketGrid& grid, const double* t
 // |computed g of interior threshold j - (j + 1)|: its distance from where the grid expects it.
 // (j is an int32: its conversion to double vectorizes without AVX-512.)
 MC_HD inline double bucket_grid_deviation(const BucketGrid& grid, double threshold, int32_t j) {
-  const double d = bucket_grid_position(grid, threshold) - (static_cast<double>(j) + 1.0);
-  return d < 0.0 ? -d : d;  // NaN stays NaN
+  return ::fabs(bucket_grid_position(grid, threshold) - (static_cast<double>(j) + 1.0));
 }
 
 // --------------------------------------------------------------- label checks

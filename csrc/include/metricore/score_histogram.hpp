@@ -252,7 +252,7 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   const int isa = isa_level_ref();
   (void)isa;
   BucketGrid grid;
-  const bool use_grid = elements * 8 >= T && make_grid(thr, T, isa, grid);
+  const bool use_grid = elements * 16 >= T && make_grid(thr, T, isa, grid);
   const double scale = bucket_guess_scale(thr, T);
   int32_t codes[kChunk];
   double wbuf[Weighted ? kChunk : 1];

@@ -3,17 +3,20 @@
 See ``metricore._backends.protocol.Backend.binary_clf_curve`` for the contract and
 ``csrc/include/metricore/binary_clf_curve.hpp`` for the C++ twin.
 
-1. Split: one pass maps each score to an unsigned key that sorts like the float (float32 to
-   uint32, float64 to uint64; ``s + 0.0`` first, so that -0.0 and 0.0 are one key), writes
-   it to the positives' or the negatives' array (branch-free: to both, advancing one) with
-   its weight when weighted, and counts every radix digit of every key, per class.
-2. Sort: an LSD radix sort of each class on 11-bit digits (3 passes for float32 keys, 6 for
-   float64), skipping a pass whose digit every key shares (float32 scores held as float64
-   skip their low passes). It is stable: equal keys keep their input order.
-3. Walk: from the largest key down, one element per step of a branch-free merge of the two
-   sorted classes, adding its weight to the positive or negative total and emitting a point
-   whenever the next key differs. Equal keys are visited in decreasing input order, the
-   order of scikit-learn's reversed stable argsort, so weighted sums match it exactly.
+1. Keys: one pass maps each score to an unsigned key that sorts like the float (float32 to
+   uint32, float64 to uint64; ``s + 0.0`` first, so that -0.0 and 0.0 are one key), copies
+   the labels (and weights) beside it, and counts every radix digit of every key.
+2. Sort: an LSD radix sort on 11-bit digits (3 passes for float32 keys, 6 for float64) that
+   carries the label (and weight) along, skipping a pass whose digit every key shares
+   (float32 scores held as float64 skip their low passes). It is stable: equal keys keep
+   their input order.
+3. Walk: from the largest key down, a linear, branch-free scan adding each weight to the
+   positive or negative total and emitting a point where the next key differs. Equal keys
+   are visited in decreasing input order, the order of scikit-learn's reversed stable
+   argsort, so weighted sums are the reference's to the last bit.
+
+(Sorting each class apart and merging the two is slower: the merge's next index depends on
+the last comparison, a chain through a load per element.)
 """
 
 import numpy as np
@@ -131,17 +134,6 @@ def _scratch_impl(weights):
     return lambda weights: np.empty_like(weights)
 
 
-def _head(weights, n):
-    """weights[:n], or None."""
-
-
-@specialize(_head)
-def _head_impl(weights, n):
-    if isinstance(weights, types.NoneType):
-        return lambda weights, n: None
-    return lambda weights, n: weights[:n]
-
-
 @jit
 def _digit(k, shift):
     return np.int64((np.uint64(k) >> np.uint64(shift)) & np.uint64(_RADIX - 1))
@@ -149,54 +141,41 @@ def _digit(k, shift):
 
 # ------------------------------------------------------------------ passes
 @jit
-def _count_positives(y_true):
-    """(number of nonzero labels, index of the first label other than 0 or 1, or -1)."""
-    n = y_true.shape[0]
-    positives = 0
+def _first_bad_label(y_true):
+    """The index of the first label other than 0 or 1, or -1 (a vectorized scan first)."""
     bad = False
-    for i in range(n):
-        v = np.uint8(y_true[i])
-        positives += v != 0
-        bad |= v > 1
+    for i in range(y_true.shape[0]):
+        bad |= np.uint8(y_true[i]) > 1
     if bad:
-        for i in range(n):
+        for i in range(y_true.shape[0]):
             if np.uint8(y_true[i]) > 1:
-                return positives, i
-    return positives, -1
+                return i
+    return -1
 
 
 @jit
-def _split(y_score, y_true, sample_weight, keys, weights, counts):
-    """Keys (and weights) of the positives to keys[0] / weights[0], of the negatives to
-    keys[1] / weights[1], in input order; counts[c, p, d] += 1 for digit d of pass p of each
-    key of class c (1: positive). Each array has one spare slot: both classes are written
-    every step."""
-    num_passes = counts.shape[1]
-    pos_keys, neg_keys = keys
-    pos_weights, neg_weights = weights
-    a = 0
-    b = 0
+def _prepare(y_score, y_true, sample_weight, keys, labels, weights, counts):
+    """keys[i] = the key of y_score[i], labels[i] = y_true[i], weights[i] = sample_weight[i];
+    counts[p, d] += 1 for digit d of pass p of each key."""
+    num_passes = counts.shape[0]
     for i in range(y_score.shape[0]):
-        positive = np.int64(y_true[i] != 0)
         k = _key(y_score[i])
-        pos_keys[a] = k
-        neg_keys[b] = k
+        keys[i] = k
+        labels[i] = np.uint8(y_true[i])
         if sample_weight is not None:
-            w = sample_weight[i]
-            pos_weights[a] = w
-            neg_weights[b] = w
-        a += positive
-        b += 1 - positive
+            weights[i] = sample_weight[i]
         for p in range(num_passes):
-            counts[positive, p, _digit(k, p * _BITS)] += 1
+            counts[p, _digit(k, p * _BITS)] += 1
 
 
 @jit
-def _radix_sort(keys, weights, counts):
-    """Sorts keys (with weights, or None) ascending and stably; returns the sorted arrays
-    (the inputs' buffers or new ones). counts[p, d]: keys whose pass-p digit is d."""
+def _radix_sort(keys, labels, weights, counts):
+    """Sorts keys ascending and stably, with their labels and weights (or None); returns the
+    sorted arrays (the inputs' buffers or new ones). counts[p, d]: keys whose pass-p digit
+    is d."""
     n = keys.shape[0]
     src, dst = keys, np.empty_like(keys)
+    label_src, label_dst = labels, np.empty_like(labels)
     weight_src, weight_dst = weights, _scratch(weights)
     offsets = np.empty(_RADIX, np.int64)
     for p in range(counts.shape[0]):
@@ -213,44 +192,47 @@ def _radix_sort(keys, weights, counts):
             at = offsets[d]
             offsets[d] = at + 1
             dst[at] = k
+            label_dst[at] = label_src[i]
             if weights is not None:
                 weight_dst[at] = weight_src[i]
         src, dst = dst, src
+        label_src, label_dst = label_dst, label_src
         weight_src, weight_dst = weight_dst, weight_src
-    return src, weight_src
+    return src, label_src, weight_src
 
 
 @jit
-def _walk(pos_keys, num_pos, pos_weights, neg_keys, num_neg, neg_weights, zero, out):
-    """Merges the sorted classes from the top; writes the points to out = (thresholds, tps,
-    fps) and returns their number. Key arrays have at least one element."""
+def _count_distinct(keys):
+    """The number of distinct values of sorted keys."""
+    n = keys.shape[0]
+    distinct = np.int64(n > 0)
+    for i in range(1, n):
+        distinct += keys[i] != keys[i - 1]
+    return distinct
+
+
+@jit
+def _walk(keys, labels, weights, zero, out):
+    """From the largest key down: out = (thresholds, tps, fps) gets one point per distinct
+    key, the totals over the keys >= it."""
     thresholds, tps, fps = out
-    i1 = num_pos - 1
-    i0 = num_neg - 1
     tp = zero
     fp = zero
     k = 0
-    for _ in range(num_pos + num_neg):
-        k1 = pos_keys[max(i1, 0)]
-        k0 = neg_keys[max(i0, 0)]
-        take1 = (i1 >= 0) & ((i0 < 0) | (k1 >= k0))
-        key = k1 if take1 else k0
-        if pos_weights is None:
-            tp += np.int64(take1)
-            fp += np.int64(not take1)
+    for i in range(keys.shape[0] - 1, -1, -1):
+        key = keys[i]
+        positive = labels[i] != 0
+        if weights is None:
+            tp += np.int64(positive)
+            fp += np.int64(not positive)
         else:
-            tp += pos_weights[max(i1, 0)] if take1 else 0.0
-            fp += 0.0 if take1 else neg_weights[max(i0, 0)]
-        i1 -= np.int64(take1)
-        i0 -= np.int64(not take1)
-        same = ((i1 >= 0) & (pos_keys[max(i1, 0)] == key)) | (
-            (i0 >= 0) & (neg_keys[max(i0, 0)] == key)
-        )
+            w = weights[i]
+            tp += w if positive else 0.0
+            fp += 0.0 if positive else w
         thresholds[k] = _score(key)
         tps[k] = tp
         fps[k] = fp
-        k += np.int64(not same)
-    return k
+        k += np.int64((i == 0) or (keys[max(i - 1, 0)] != key))
 
 
 @jit
@@ -259,37 +241,34 @@ def _binary_clf_curve_kernel(y_score, y_true, sample_weight):
     _BAD_LABEL (y_true[where] is not 0 or 1)."""
     n = y_score.shape[0]
     zero = _zero(sample_weight)
-    empty = np.empty(0, np.float64)
-    empty_sums = np.full(0, zero)  # the dtype of tps and fps
-    if y_true.shape[0] != n or (sample_weight is not None and sample_weight.shape[0] != n):
-        return empty, empty_sums, empty_sums.copy(), ARGUMENT_ERROR, 0
-    num_pos, bad = _count_positives(y_true)
+    if y_true.shape[0] != n or not _same_length(sample_weight, n):
+        return np.empty(0), np.full(0, zero), np.full(0, zero), ARGUMENT_ERROR, 0
+    bad = _first_bad_label(y_true)
     if bad >= 0:
-        return empty, empty_sums, empty_sums.copy(), _BAD_LABEL, bad
-    num_neg = n - num_pos
-    num_passes = (_new_keys(0, y_score).itemsize * 8 + _BITS - 1) // _BITS
-    keys = (_new_keys(num_pos + 1, y_score), _new_keys(num_neg + 1, y_score))
-    weights = (_weight_buffer(sample_weight, num_pos + 1), _weight_buffer(sample_weight, num_neg + 1))
-    counts = np.zeros((2, num_passes, _RADIX), np.int64)
-    _split(y_score, y_true, sample_weight, keys, weights, counts)
-    pos_keys, pos_weights = _radix_sort(keys[0][:num_pos], _head(weights[0], num_pos), counts[1])
-    neg_keys, neg_weights = _radix_sort(keys[1][:num_neg], _head(weights[1], num_neg), counts[0])
-    out = (np.empty(n), np.full(n, zero), np.full(n, zero))
-    k = _walk(
-        _padded(pos_keys), num_pos, pos_weights, _padded(neg_keys), num_neg, neg_weights, zero, out
-    )
-    thresholds, tps, fps = out
-    if 2 * k < n:  # do not keep a mostly unused buffer alive
-        return thresholds[:k].copy(), tps[:k].copy(), fps[:k].copy(), 0, 0
-    return thresholds[:k], tps[:k], fps[:k], 0, 0
+        return np.empty(0), np.full(0, zero), np.full(0, zero), _BAD_LABEL, bad
+    keys = _new_keys(n, y_score)
+    labels = np.empty(n, np.uint8)
+    weights = _weight_buffer(sample_weight, n)
+    counts = np.zeros(((keys.itemsize * 8 + _BITS - 1) // _BITS, _RADIX), np.int64)
+    _prepare(y_score, y_true, sample_weight, keys, labels, weights, counts)
+    keys, labels, weights = _radix_sort(keys, labels, weights, counts)
+    num_points = _count_distinct(keys)
+    out = (np.empty(num_points), _sums(num_points, zero), _sums(num_points, zero))
+    _walk(keys, labels, weights, zero, out)
+    return out[0], out[1], out[2], 0, 0
 
 
 @jit
-def _padded(keys):
-    """keys, or a one-element array when empty (the walk reads index 0 of an empty class)."""
-    if keys.shape[0] > 0:
-        return keys
-    return np.zeros(1, keys.dtype)
+def _sums(n, zero):
+    """n uninitialized totals of zero's type (int64 or float64)."""
+    return np.empty(n, np.asarray(zero).dtype)
+
+
+@jit
+def _same_length(sample_weight, n):
+    if sample_weight is None:
+        return True
+    return sample_weight.shape[0] == n
 
 
 # ------------------------------------------------------------------ Python entry point
