@@ -194,7 +194,7 @@ def test_score_histogram_keras_grid(kernels, rng, num, dtype):
         _check_hist(_hist_both(kernels, t[rows], p[rows], None, thresholds))
 
 
-@pytest.mark.parametrize("kind", ["random", "jittered", "clustered", "far", "huge"])
+@pytest.mark.parametrize("kind", ["random", "jittered", "clustered", "far", "huge", "union"])
 def test_score_histogram_uneven_thresholds(kernels, rng, kind):
     n = 6000
     if kind == "random":
@@ -203,6 +203,8 @@ def test_score_histogram_uneven_thresholds(kernels, rng, kind):
         thresholds = np.linspace(0, 1, 101) + rng.uniform(-1e-4, 1e-4, 101)
     elif kind == "clustered":
         thresholds = np.unique(np.concatenate([rng.random(50) * 1e-3, 0.5 + rng.random(50) * 1e-6]))
+    elif kind == "union":  # a metric collection's union: Keras' grid plus a few thresholds
+        thresholds = np.unique(np.concatenate([keras_grid(200), [0.3, 0.5, 0.55], keras_grid(7)]))
     elif kind == "far":  # all thresholds above every score
         thresholds = np.array([10.0, 20.0, 30.0])
     else:  # large magnitudes

@@ -123,6 +123,28 @@ MC_HD inline int64_t bucket_index_near(const double* thresholds, int64_t num_thr
   return bucket_index(thresholds, num_thresholds, score);
 }
 
+// bucket_index through a table over 2T uniform cells spanning [thresholds[0],
+// thresholds[T-1]] (the Numba backend's method, for thresholds that are not an even grid,
+// e.g. the union of several metrics' grids in a collection): bucket_cell is monotone in the
+// score, so thresholds of an earlier cell lie below the score and those of a later one above
+// it; first[c] is the first threshold whose cell is >= c, and only the thresholds sharing the
+// score's cell are compared (about one). `padded` holds the T thresholds then +inf.
+MC_HD inline int64_t bucket_cell(double v, double lo, double scale, double top) {
+  double c = (v - lo) * scale;
+  c = c < top ? c : top;
+  c = c >= 0.0 ? c : 0.0;  // also maps NaN to 0
+  return static_cast<int64_t>(c);
+}
+
+template <class Index>
+MC_HD inline int64_t bucket_index_cells(const double* padded, const Index* first, double lo,
+                                        double scale, double top, double score) {
+  int64_t b = first[bucket_cell(score, lo, scale, top)];
+  b += static_cast<int64_t>(padded[b] < score);  // the usual single step, branch-free
+  while (padded[b] < score) ++b;
+  return b;
+}
+
 // A vectorizable bucket_index for sorted thresholds that are (nearly) evenly spaced between
 // the first and the last one (Keras' AUC grid: i / (T - 1), with -eps and 1 + eps at the
 // ends), without table lookups on the common path. The first and the last threshold are

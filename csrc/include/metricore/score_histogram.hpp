@@ -29,6 +29,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <memory>
 #include <vector>
 
 #include "metricore/elementwise.hpp"
@@ -129,7 +130,55 @@ inline bool make_grid(const double* thr, int64_t T, int isa, BucketGrid& grid) {
   return grid.margin < 0.25;
 }
 
-// Bucket codes without the grid: exact buckets, one scalar search per element.
+// The cell table of bucket_index_cells (O(T) setup, for large batches on uneven thresholds).
+struct CellTable {
+  std::vector<double> padded;
+  std::vector<int32_t> first;  // empty for an identity grid
+  double lo = 0.0, scale = 0.0, top = 0.0;
+  bool identity = false;  // T cells and threshold k in cell k: bucket = c + (thr[c] < s)
+
+  CellTable(const double* thr, int64_t T) : padded(thr, thr + T) {
+    padded.push_back(INFINITY);
+    lo = T > 0 ? thr[0] : 0.0;
+    const double hi = T > 0 ? thr[T - 1] : 0.0;
+    const bool finite_span = (hi > lo) && (hi - lo < INFINITY);
+    if (finite_span) {  // an identity grid (evenly spaced, or nearly: a union of grids)
+      scale = static_cast<double>(T - 1) / (hi - lo);
+      top = static_cast<double>(T - 1);
+      identity = true;
+      for (int64_t k = 0; k < T && identity; ++k) identity = bucket_cell(thr[k], lo, scale, top) == k;
+      if (identity) return;
+    }
+    const int64_t cells = finite_span ? 2 * T : 1;  // one cell: a linear scan
+    scale = finite_span ? static_cast<double>(cells) / (hi - lo) : 0.0;
+    top = static_cast<double>(cells - 1);
+    first.resize(static_cast<size_t>(cells));
+    int64_t t = 0;
+    for (int64_t c = 0; c < cells; ++c) {
+      while (t < T && bucket_cell(thr[t], lo, scale, top) < c) ++t;
+      first[static_cast<size_t>(c)] = static_cast<int32_t>(t);
+    }
+  }
+};
+
+// Exact bucket codes through the cell table (bucket_index_cells), scalar: measured faster
+// than gathers here.
+template <class PV>
+uint32_t table_codes(PV p, int64_t i0, int64_t n, const CellTable& cells, int32_t* codes) {
+  const double* padded = cells.padded.data();
+  const int32_t* first = cells.first.data();
+  const double lo = cells.lo, scale = cells.scale, top = cells.top;
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto s = p[i0 + i];
+    bad |= static_cast<uint32_t>(is_nan(s));
+    codes[i] = static_cast<int32_t>(
+        bucket_index_cells(padded, first, lo, scale, top, static_cast<double>(s)));
+  }
+  return bad;
+}
+
+// Bucket codes without the grid or the cell table: one scalar search per element.
 template <class PV>
 uint32_t near_codes(PV p, int64_t i0, int64_t n, const double* thr, int64_t T, double scale,
                     int32_t* codes) {
@@ -254,6 +303,15 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   BucketGrid grid;
   const bool use_grid = elements * 16 >= T && make_grid(thr, T, isa, grid);
   const double scale = bucket_guess_scale(thr, T);
+  // Uneven thresholds on a batch big enough to pay for an O(T) table: the cell lookup.
+  std::unique_ptr<CellTable> cells;
+  if (!use_grid && T > 2 && T < (int64_t(1) << 30) && elements * 4 >= T)
+    cells = std::make_unique<CellTable>(thr, T);
+  const bool resolve = use_grid || cells;  // codes may need bucket_grid_resolve
+  if (!use_grid) {  // bucket_grid_resolve's exact fallback needs these two
+    grid.num_thresholds = T;
+    grid.near_scale = bucket_guess_scale(thr, T);
+  }
   int32_t codes[kChunk];
   double wbuf[Weighted ? kChunk : 1];
 
@@ -262,6 +320,10 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
     uint32_t bad = with_contiguity(
         [&](auto pv) -> uint32_t {
           if (use_grid) return MC_SCORE_STAGE(grid_codes, pv, i0, n, grid, codes);
+          if (cells && cells->identity)
+            return MC_SCORE_STAGE(identity_codes, pv, i0, n, cells->padded.data(), cells->lo,
+                                  cells->scale, cells->top, codes);
+          if (cells) return table_codes(pv, i0, n, *cells, codes);
           return near_codes(pv, i0, n, thr, T, scale, codes);
         },
         r.p);
@@ -282,7 +344,7 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
     double* s = sums ? sums + r.m : nullptr;
     with_contiguity(
         [&](auto pv) {
-          if (use_grid) {
+          if (resolve) {
             if (s) scatter<Weighted, true, true>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
             else scatter<Weighted, true, false>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
           } else {

@@ -86,52 +86,17 @@ def _score_impl(k):
     return None
 
 
-def _new_keys(n, like):
-    """An uninitialized key array for scores of ``like``'s dtype."""
+# Typed on whether the batch is weighted (Numba prunes an ``x is None`` branch only where x
+# is None; elsewhere both branches are typed, and Optional types result).
+def _row(buffers, b):
+    """Row b of (2, n) buffers, or None."""
 
 
-@specialize(_new_keys)
-def _new_keys_impl(n, like):
-    if like.dtype == types.float32:
-        return lambda n, like: np.empty(n, np.uint32)
-    if like.dtype == types.float64:
-        return lambda n, like: np.empty(n, np.uint64)
-    return None
-
-
-# Helpers typed on whether the batch is weighted (Numba prunes ``x is None`` branches only
-# when x is None, so the weighted case would see Optional types).
-def _zero(sample_weight):
-    """The int 0 when unweighted (exact int64 counts), else 0.0."""
-
-
-@specialize(_zero)
-def _zero_impl(sample_weight):
-    if isinstance(sample_weight, types.NoneType):
-        return lambda sample_weight: 0
-    return lambda sample_weight: 0.0
-
-
-def _weight_buffer(sample_weight, n):
-    """n uninitialized float64 weights, or None when unweighted."""
-
-
-@specialize(_weight_buffer)
-def _weight_buffer_impl(sample_weight, n):
-    if isinstance(sample_weight, types.NoneType):
-        return lambda sample_weight, n: None
-    return lambda sample_weight, n: np.empty(n)
-
-
-def _scratch(weights):
-    """An uninitialized array like weights, or None."""
-
-
-@specialize(_scratch)
-def _scratch_impl(weights):
-    if isinstance(weights, types.NoneType):
-        return lambda weights: None
-    return lambda weights: np.empty_like(weights)
+@specialize(_row)
+def _row_impl(buffers, b):
+    if isinstance(buffers, types.NoneType):
+        return lambda buffers, b: None
+    return lambda buffers, b: buffers[b]
 
 
 @jit
@@ -154,51 +119,41 @@ def _first_bad_label(y_true):
 
 
 @jit
-def _prepare(y_score, y_true, sample_weight, keys, labels, weights, counts):
-    """keys[i] = the key of y_score[i], labels[i] = y_true[i], weights[i] = sample_weight[i];
-    counts[p, d] += 1 for digit d of pass p of each key."""
-    num_passes = counts.shape[0]
+def _count_digits(y_score, counts):
+    """counts[p, d] += 1 for digit d of pass p of each score's key."""
     for i in range(y_score.shape[0]):
         k = _key(y_score[i])
-        keys[i] = k
-        labels[i] = np.uint8(y_true[i])
-        if sample_weight is not None:
-            weights[i] = sample_weight[i]
-        for p in range(num_passes):
+        for p in range(counts.shape[0]):
             counts[p, _digit(k, p * _BITS)] += 1
 
 
 @jit
-def _radix_sort(keys, labels, weights, counts):
-    """Sorts keys ascending and stably, with their labels and weights (or None); returns the
-    sorted arrays (the inputs' buffers or new ones). counts[p, d]: keys whose pass-p digit
-    is d."""
-    n = keys.shape[0]
-    src, dst = keys, np.empty_like(keys)
-    label_src, label_dst = labels, np.empty_like(labels)
-    weight_src, weight_dst = weights, _scratch(weights)
-    offsets = np.empty(_RADIX, np.int64)
-    for p in range(counts.shape[0]):
-        shift = p * _BITS
-        if n == 0 or counts[p, _digit(src[0], shift)] == n:
-            continue  # every key has this digit: the pass would not move anything
-        total = 0
-        for d in range(_RADIX):
-            offsets[d] = total
-            total += counts[p, d]
-        for i in range(n):
-            k = src[i]
-            d = _digit(k, shift)
-            at = offsets[d]
-            offsets[d] = at + 1
-            dst[at] = k
-            label_dst[at] = label_src[i]
-            if weights is not None:
-                weight_dst[at] = weight_src[i]
-        src, dst = dst, src
-        label_src, label_dst = label_dst, label_src
-        weight_src, weight_dst = weight_dst, weight_src
-    return src, label_src, weight_src
+def _scatter_inputs(y_score, y_true, sample_weight, shift, offsets, keys, labels, weights):
+    """The first pass that moves anything: keys computed from the inputs, labels and weights
+    copied, each element to the next slot of its digit (offsets: each digit's first)."""
+    for i in range(y_score.shape[0]):
+        k = _key(y_score[i])
+        d = _digit(k, shift)
+        at = offsets[d]
+        offsets[d] = at + 1
+        keys[at] = k
+        labels[at] = np.uint8(y_true[i])
+        if weights is not None:
+            weights[at] = sample_weight[i]
+
+
+@jit
+def _scatter(shift, offsets, keys, labels, weights, to_keys, to_labels, to_weights):
+    """A later pass: from one buffer to the other."""
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        d = _digit(k, shift)
+        at = offsets[d]
+        offsets[d] = at + 1
+        to_keys[at] = k
+        to_labels[at] = labels[i]
+        if weights is not None:
+            to_weights[at] = weights[i]
 
 
 @jit
@@ -209,6 +164,59 @@ def _count_distinct(keys):
     for i in range(1, n):
         distinct += keys[i] != keys[i - 1]
     return distinct
+
+
+@jit
+def _sort_kernel(y_score, y_true, sample_weight, keys, labels, weights):
+    """Radix-sorts the batch into one of two buffers: keys, labels and weights (or None) are
+    (2, n). Returns (code, where, buffer, number of distinct scores): code 0, ARGUMENT_ERROR
+    (lengths differ) or _BAD_LABEL (y_true[where] is not 0 or 1)."""
+    n = y_score.shape[0]
+    if (
+        y_true.shape[0] != n
+        or not _same_length(sample_weight, n)
+        or keys.shape[1] != n
+        or labels.shape[1] != n
+        or not _same_buffers(weights, n)
+    ):
+        return ARGUMENT_ERROR, 0, 0, 0
+    bad = _first_bad_label(y_true)
+    if bad >= 0:
+        return _BAD_LABEL, bad, 0, 0
+    if n == 0:
+        return 0, 0, 0, 0
+    counts = np.zeros(((keys.itemsize * 8 + _BITS - 1) // _BITS, _RADIX), np.int64)
+    _count_digits(y_score, counts)
+    first_key = _key(y_score[0])
+    offsets = np.empty(_RADIX, np.int64)
+    src = -1  # the inputs
+    for p in range(counts.shape[0]):
+        shift = p * _BITS
+        if counts[p, _digit(first_key, shift)] == n:
+            continue  # every key has this digit: the pass would not move anything
+        total = 0
+        for d in range(_RADIX):
+            offsets[d] = total
+            total += counts[p, d]
+        if src < 0:
+            _scatter_inputs(
+                y_score, y_true, sample_weight, shift, offsets, keys[0], labels[0], _row(weights, 0)
+            )
+            src = 0
+        else:
+            dst = 1 - src
+            _scatter(
+                shift, offsets, keys[src], labels[src], _row(weights, src),
+                keys[dst], labels[dst], _row(weights, dst),
+            )
+            src = dst
+    if src < 0:  # every key is the same: the inputs in order
+        offsets[:] = 0
+        _scatter_inputs(
+            y_score, y_true, sample_weight, 0, offsets, keys[0], labels[0], _row(weights, 0)
+        )
+        src = 0
+    return 0, 0, src, _count_distinct(keys[src])
 
 
 @jit
@@ -236,39 +244,17 @@ def _walk(keys, labels, weights, zero, out):
 
 
 @jit
-def _binary_clf_curve_kernel(y_score, y_true, sample_weight):
-    """(thresholds, tps, fps, code, where): code 0, ARGUMENT_ERROR (lengths differ) or
-    _BAD_LABEL (y_true[where] is not 0 or 1)."""
-    n = y_score.shape[0]
-    zero = _zero(sample_weight)
-    if y_true.shape[0] != n or not _same_length(sample_weight, n):
-        return np.empty(0), np.full(0, zero), np.full(0, zero), ARGUMENT_ERROR, 0
-    bad = _first_bad_label(y_true)
-    if bad >= 0:
-        return np.empty(0), np.full(0, zero), np.full(0, zero), _BAD_LABEL, bad
-    keys = _new_keys(n, y_score)
-    labels = np.empty(n, np.uint8)
-    weights = _weight_buffer(sample_weight, n)
-    counts = np.zeros(((keys.itemsize * 8 + _BITS - 1) // _BITS, _RADIX), np.int64)
-    _prepare(y_score, y_true, sample_weight, keys, labels, weights, counts)
-    keys, labels, weights = _radix_sort(keys, labels, weights, counts)
-    num_points = _count_distinct(keys)
-    out = (np.empty(num_points), _sums(num_points, zero), _sums(num_points, zero))
-    _walk(keys, labels, weights, zero, out)
-    return out[0], out[1], out[2], 0, 0
-
-
-@jit
-def _sums(n, zero):
-    """n uninitialized totals of zero's type (int64 or float64)."""
-    return np.empty(n, np.asarray(zero).dtype)
-
-
-@jit
 def _same_length(sample_weight, n):
     if sample_weight is None:
         return True
     return sample_weight.shape[0] == n
+
+
+@jit
+def _same_buffers(weights, n):
+    if weights is None:
+        return True
+    return weights.shape[1] == n
 
 
 # ------------------------------------------------------------------ Python entry point
@@ -298,19 +284,28 @@ def _check(y_score, y_true, sample_weight):
 
 
 def binary_clf_curve(y_score, y_true, sample_weight):
-    """Backend.binary_clf_curve: (thresholds, tps, fps) of the distinct scores, decreasing."""
-    if (y_true.dtype is not _U8 and y_true.dtype is not _BOOL) or (
-        sample_weight is not None and sample_weight.dtype is not _F64
-    ):
-        _check(y_score, y_true, sample_weight)
+    """Backend.binary_clf_curve: (thresholds, tps, fps) of the distinct scores, decreasing.
+
+    The buffers are allocated here, by NumPy, which asks for huge pages: at n = 2^24 the
+    page faults of Numba-allocated buffers cost a third of the time."""
+    _check(y_score, y_true, sample_weight)  # result-time work: the checks are negligible
+    n = y_score.shape[0]
+    keys = np.empty((2, n), np.uint32 if y_score.dtype == np.float32 else np.uint64)
+    labels = np.empty((2, n), np.uint8)
+    weights = None if sample_weight is None else np.empty((2, n))
+    args = (y_score, y_true, sample_weight)
     try:
-        thresholds, tps, fps, code, where = _binary_clf_curve_kernel(y_score, y_true, sample_weight)
+        code, where, b, num_points = _sort_kernel(y_score, y_true, sample_weight, keys, labels, weights)
     except TypingError as error:
-        explain(_check, (y_score, y_true, sample_weight), error)
+        explain(_check, args, error)
     if code == _BAD_LABEL:
         raise ValueError(
             f"binary_clf_curve: y_true must hold only 0 and 1; got {y_true[where]!r} at index {where}"
         )
     if code != 0:
-        explain(_check, (y_score, y_true, sample_weight))
-    return thresholds, tps, fps
+        explain(_check, args)
+    thresholds = np.empty(num_points)
+    sums = np.int64 if sample_weight is None else np.float64
+    out = (thresholds, np.empty(num_points, sums), np.empty(num_points, sums))
+    _walk(keys[b], labels[b], None if weights is None else weights[b], sums(0), out)
+    return out

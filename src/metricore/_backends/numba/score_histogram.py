@@ -3,27 +3,31 @@
 See ``metricore._backends.protocol.Backend.score_histogram`` for the contract and
 ``csrc/include/metricore/score_histogram.hpp`` for the C++ twin.
 
-Two passes over the batch, so that ``out`` is written in place and still all or nothing,
-with no T-sized local histogram to zero and commit:
+The batch goes in chunks of rows, each counted column of a chunk in two loops: (K) each
+element's index in ``out`` -- label * (T + 1) * M + bucket * M + m -- and (S) the
+scatter-add into ``out`` (and ``score_sums``). ``out`` is written in place, with no T-sized
+local histogram to zero and commit, and still all or nothing:
 
-1. Validation: a branch-free scan (labels 0/1 or class ids in range, no NaN score, finite
-   weights) that LLVM vectorizes; only a batch holding a bad element is scanned again,
-   slowly, for the first one in the protocol's order.
-2. Accumulation, chunk by chunk, in four loops that each do one thing (one fused loop is
-   about twice as slow): (A) each score's cell c of a uniform grid of T cells over
-   [thresholds[0], thresholds[-1]] (vectorized); (G) threshold c, from a table (scalar
-   loads: AVX-512 gathers are slower on the Zen 5 measured); (B) the element's index in
-   ``out``, label * (T + 1) * M + bucket * M + m with bucket = c + (threshold c < score)
-   (vectorized); (S) the scatter-add into ``out`` (and ``score_sums``).
+* big batches (many elements per bucket) are validated in loop K, chunk by chunk; ``out``
+  and ``score_sums`` are copied first (small next to the batch) and restored if a chunk
+  holds a bad element;
+* other batches are validated first, by a branch-free pre-pass.
 
-Step B is exact when the grid is an *identity grid*: threshold k lies in cell k for every k,
-which holds for evenly spaced thresholds (Keras' AUC grid, ``linspace``) and most short
-lists. The cell is monotone in the value, so thresholds before c are below a score of cell
-c and those after it above: only threshold c needs comparing. For float32 scores the table
-holds each threshold rounded down to float32 (for a float32 s, ``s > t`` iff ``s > t32``),
-half the bytes in cache (T = 65,536 is 256 KiB); float64 scores compare with the thresholds
-themselves. Other threshold sets take ``_elementwise.bucket`` (a finer grid and a short
-scan), and small batches a binary search, so that their cost does not grow with T.
+Either way a bad batch is then scanned again, slowly, for its first bad element in the
+protocol's order.
+
+The bucket of a score (the number of thresholds strictly below it) comes, by the kind of
+thresholds and the size of the batch, from:
+
+* uniform thresholds (Keras' AUC grid, ``linspace``; set up in O(T), vectorized): with
+  u = (s - t[0]) * (T - 1) / (t[T-1] - t[0]), threshold k sits at u_k = k within delta
+  (measured, at most 0.05), and u is monotone in s, so the bucket is ceil(u), clamped to
+  [0, T], unless u is within delta of an index c, when it is c + (t[c] < s). Loop K is
+  branch-free and vectorized (no table); the rare ambiguous elements (a fraction 2 delta
+  of evenly spread scores) are settled in loop S with one comparison;
+* other thresholds: ``_elementwise.bucket`` (a grid of 2T cells and a short scan);
+* small batches (elements * log2(T) below T / 4): a binary search, so that their cost does
+  not grow with T.
 """
 
 import numpy as np
@@ -32,10 +36,9 @@ from numba import types
 from metricore._backends.protocol import ErrorCode
 
 from ._args import ARGUMENT_ERROR, TypingError, explain
-from ._bits import bits_float32, float_bits
+from ._bits import bits_float64, float_bits
 from ._elementwise import (
     U,
-    _cell,
     binary_label,
     bucket,
     bucket_grid,
@@ -51,64 +54,57 @@ _TRUE_CLASS = int(ErrorCode.TRUE_CLASS)
 _NAN_SCORE = int(ErrorCode.NAN_SCORE)
 _BAD_WEIGHT = int(ErrorCode.BAD_WEIGHT)
 
-_CHUNK = 1024  # elements per chunk: the loops' buffers stay in L1
-# Binary search instead of the grid when elements * log2(T + 1) * _SEARCH_RATIO < T: setting
-# the grid up costs about as much per threshold as 1/16 of a search step per element.
-_SEARCH_RATIO = 16
+_CHUNK = 1024  # rows per chunk: the loops' buffers stay in L1
+# Binary search instead of a grid when elements * log2(T + 1) * _SEARCH_RATIO < T: setting a
+# grid up costs about as much per threshold as a quarter of a search step per element.
+_SEARCH_RATIO = 4
+# Validation in loop K (out copied, restored on error) when elements >= _FUSE_RATIO * the
+# state's size; else a pre-pass.
+_FUSE_RATIO = 4
+_MAX_DELTA = 0.05  # uniform thresholds: at most 10% of evenly spread scores are ambiguous
+
+_UNIFORM = 0
+_GRID = 1
+_SEARCH = 2
 
 _I64 = np.dtype(np.int64)
 _F64 = np.dtype(np.float64)
 
 
+# ------------------------------------------------------------------ buckets
 @jit
-def _f32_floor(t):
-    """The largest float32 not above the float64 t: for a float32 s, s > t iff s > it.
-
-    Branch-free (rounding goes either way about half the time): one float32 step down from
-    f = float32(t) when f > t is the bits of f minus 1 if f > 0, else plus 1 with the sign
-    set (+0.0 steps to the negative denormal)."""
-    f = np.float32(t)
-    bits = float_bits(f)
-    down = bits - np.uint32(1) if f > 0 else (bits | np.uint32(0x80000000)) + np.uint32(1)
-    return bits_float32(down if np.float64(f) > t else bits)
-
-
-# ------------------------------------------------------------------ identity grid
-def _score_table(thresholds, like):
-    """Thresholds in the dtype of ``like``'s scores: float32 rounded down, or float64 as is."""
-
-
-@specialize(_score_table)
-def _score_table_impl(thresholds, like):
-    if like.dtype == types.float32:
-
-        def rounded(thresholds, like):
-            table = np.empty(thresholds.shape[0], np.float32)
-            for k in range(thresholds.shape[0]):
-                table[U(k)] = _f32_floor(thresholds[U(k)])
-            return table
-
-        return rounded
-    if like.dtype == types.float64:
-        return lambda thresholds, like: thresholds
-    return None
-
-
-@jit
-def _identity_grid(thresholds, y_pred):
-    """(table, lo, scale, top, identity): the table of ``_score_table``, ``_elementwise._cell``'s
-    arguments for T cells over the thresholds' span (everything in cell 0 when the span is
-    empty or not finite), and whether threshold k lies in cell k for every k. T >= 1."""
+def _uniform_grid(thresholds):
+    """(t[0], (T - 1) / (t[T-1] - t[0]), delta, uniform): ``_uniform_bucket``'s parameters
+    for T >= 1 finite thresholds; delta = max |u_k - k|. One vectorized pass (the maximum of
+    non-negative floats taken on their bits, an integer reduction)."""
     num_thresholds = thresholds.shape[0]
-    lo = thresholds[0] if num_thresholds > 0 else 0.0
-    hi = thresholds[num_thresholds - 1] if num_thresholds > 0 else 0.0
-    finite_span = (hi > lo) & (hi - lo < np.inf)
-    scale = num_thresholds / (hi - lo) if finite_span else 0.0
-    top = np.float64(num_thresholds - 1)
-    identity = True
+    lo = thresholds[0]
+    hi = thresholds[num_thresholds - 1]
+    span = hi - lo
+    if not (span < np.inf) or not (lo > -np.inf):
+        return 0.0, 0.0, 0.0, False
+    scale = (num_thresholds - 1) / span if num_thresholds > 1 else 0.0
+    worst = np.uint64(0)
     for k in range(num_thresholds):
-        identity &= _cell(thresholds[U(k)], lo, scale, top) == k
-    return _score_table(thresholds, y_pred), lo, scale, top, identity
+        error = float_bits(abs((thresholds[U(k)] - lo) * scale - np.float64(k)))
+        worst = error if error > worst else worst
+    delta = bits_float64(worst)
+    return lo, scale, delta, delta <= _MAX_DELTA
+
+
+@jit
+def _uniform_bucket(s, lo, scale, delta, top):
+    """(bucket, c): the bucket of score s (float64) among uniform thresholds, exact unless
+    c >= 0, when it is c and the element is in bucket c + (thresholds[c] < s). top = T.
+    Branch-free; a NaN score gives bucket 0 (it is never counted)."""
+    u = (s - lo) * scale
+    u = u if u > -1.0 else -1.0  # also maps NaN to -1
+    u = u if u < top else top
+    c = np.floor(u + 0.5)
+    ambiguous = (abs(u - c) <= delta) & (c >= 0.0) & (c < top)
+    b = c if ambiguous else np.ceil(u)
+    b = b if b > 0.0 else 0.0
+    return np.int64(b), np.int64(c) if ambiguous else np.int64(-1)
 
 
 @jit
@@ -170,20 +166,6 @@ def _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi):
 
 
 # ------------------------------------------------------------------ accumulation
-@jit
-def _scatter(y_pred, sample_weight, j, start, n, keys, flat_out, flat_sums, half):
-    """flat_out[key] += w (and flat_sums[bucket * M + m] += w * s) for n elements of
-    column j: loop (S). A key >= half is a positive element's."""
-    for r in range(n):
-        i = start + r
-        k = keys[U(r)]
-        w = element_weight(sample_weight, i, j)
-        flat_out[U(k)] += w
-        if flat_sums is not None:
-            b = k - half if k >= half else k
-            flat_sums[U(b)] += np.float64(w) * np.float64(y_pred[U(i), U(j)])
-
-
 def _flat_sums(score_sums, half):
     """score_sums as a flat (T + 1) * M array, or None (typed apart: Numba prunes an
     ``x is None`` branch only where x is None)."""
@@ -196,9 +178,32 @@ def _flat_sums_impl(score_sums, half):
     return lambda score_sums, half: score_sums.reshape(half)
 
 
+def _copy(score_sums):
+    """A copy of score_sums, or None."""
+
+
+@specialize(_copy)
+def _copy_impl(score_sums):
+    if isinstance(score_sums, types.NoneType):
+        return lambda score_sums: None
+    return lambda score_sums: score_sums.copy()
+
+
+def _size(score_sums):
+    """score_sums.size, or 0."""
+
+
+@specialize(_size)
+def _size_impl(score_sums):
+    if isinstance(score_sums, types.NoneType):
+        return lambda score_sums: 0
+    return lambda score_sums: score_sums.size
+
+
 def _label(y_true, i, j, num_labels):
-    """1 if element (i, j) is positive, else 0 (a validated batch): y_true (N, L) holds the
-    labels, y_true (N,) the class ids of a one-vs-rest problem."""
+    """1 if element (i, j) is positive, else 0 (also for an invalid label or id, so that an
+    index formed from it is in range): y_true (N, L) holds the labels, y_true (N,) the class
+    ids of a one-vs-rest problem."""
 
 
 @specialize(_label)
@@ -211,51 +216,90 @@ def _label_impl(y_true, i, j, num_labels):
 
 
 @jit
-def _accumulate(y_true, y_pred, sample_weight, thresholds, lo, hi, out, score_sums, search):
-    """Adds the validated batch to out (and score_sums): buckets from the identity grid when
-    the thresholds make one, else from ``bucket``; by binary search when ``search``."""
+def _scatter(y_pred, sample_weight, thresholds, j, start, n, keys, ties, out, sums, half, M):
+    """Loop (S) for n elements of column j: out[key] += w (and sums[bucket * M + m] += w * s),
+    settling an ambiguous bucket (ties[r] = c >= 0) with one comparison. A key >= half is a
+    positive element's."""
+    for r in range(n):
+        i = start + r
+        k = keys[U(r)]
+        c = ties[U(r)]
+        if c >= 0:
+            k += M * np.int64(thresholds[U(c)] < np.float64(y_pred[U(i), U(j)]))
+        w = element_weight(sample_weight, i, j)
+        out[U(k)] += w
+        if sums is not None:
+            b = k - half if k >= half else k
+            sums[U(b)] += np.float64(w) * np.float64(y_pred[U(i), U(j)])
+
+
+@jit
+def _accumulate(
+    y_true, y_pred, sample_weight, thresholds, lo, hi, out, score_sums, mode, grid, validate
+):
+    """Adds the batch's columns [lo, hi) to out (and score_sums), the buckets by ``mode``
+    (``grid``: ``_uniform_grid``'s parameters). With ``validate`` (uniform mode), loop K
+    validates the elements too, and at the first chunk holding a bad one this returns False,
+    leaving the chunks before it added: the caller restores the state. Else returns True."""
     num_rows, num_labels = y_pred.shape
     num_thresholds = thresholds.shape[0]
-    num_counts = out.shape[2]
-    per_label = num_counts > 1
-    half = (num_thresholds + 1) * num_counts  # out[1]: the positive histograms
+    M = out.shape[2]
+    per_label = M > 1
+    half = (num_thresholds + 1) * M  # out[1]: the positive histograms
     flat_out = out.reshape(2 * half)
     flat_sums = _flat_sums(score_sums, half)
     chunk = min(_CHUNK, num_rows)
     keys = np.empty(chunk, np.int64)
-    # mode 0: identity grid; 1: bucket's grid; 2: binary search (no O(T) set-up)
-    table, grid_lo, scale, top, identity = _identity_grid(
-        thresholds[: 1 if search else num_thresholds], y_pred
-    )
-    mode = 2 if search else (0 if identity else 1)
-    grid = bucket_grid(thresholds[: num_thresholds if mode == 1 else 0])
-    cells = np.empty(chunk if mode == 0 else 0, np.int32)
-    entries = np.empty(chunk if mode == 0 else 0, table.dtype)
+    ties = np.empty(chunk, np.int64)
+    grid_lo, scale, delta = grid
+    top = np.float64(num_thresholds)
+    cells = bucket_grid(thresholds[: num_thresholds if mode == _GRID else 0])
     for start in range(0, num_rows, chunk):
         n = min(chunk, num_rows - start)
+        bad = False
+        if validate and y_true.ndim == 1:
+            for r in range(n):
+                bad |= class_index(y_true[U(start + r)], num_labels) < 0
         for j in range(lo, hi):
             m = j if per_label else 0
-            if mode == 0:
-                for r in range(n):  # (A)
-                    s = np.float64(y_pred[U(start + r), U(j)])
-                    cells[U(r)] = np.int32(_cell(s, grid_lo, scale, top))
-                for r in range(n):  # (G)
-                    entries[U(r)] = table[U(cells[U(r)])]
-                for r in range(n):  # (B)
+            if mode == _UNIFORM:
+                for r in range(n):  # (K): branch-free, vectorized
                     i = start + r
-                    b = np.int64(cells[U(r)]) + np.int64(entries[U(r)] < y_pred[U(i), U(j)])
-                    keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * num_counts + m
-            elif mode == 1:
-                for r in range(n):
-                    i = start + r
-                    b = bucket(grid, np.float64(y_pred[U(i), U(j)]))
-                    keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * num_counts + m
+                    v = y_pred[U(i), U(j)]
+                    b, c = _uniform_bucket(np.float64(v), grid_lo, scale, delta, top)
+                    keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * M + m
+                    ties[U(r)] = c
+                    bad |= v != v
+                    if y_true.ndim == 2:
+                        bad |= not binary_label(y_true[U(i), U(j)])[0]
+                if validate and sample_weight is not None:
+                    for r in range(n):
+                        bad |= not weight_ok(element_weight(sample_weight, start + r, j))
+                if validate and bad:
+                    return False
             else:
-                for r in range(n):
+                for r in range(n):  # (K), scalar
                     i = start + r
-                    b = _search(thresholds, np.float64(y_pred[U(i), U(j)]))
-                    keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * num_counts + m
-            _scatter(y_pred, sample_weight, j, start, n, keys, flat_out, flat_sums, half)
+                    s = np.float64(y_pred[U(i), U(j)])
+                    b = bucket(cells, s) if mode == _GRID else _search(thresholds, s)
+                    keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * M + m
+                    ties[U(r)] = -1
+            _scatter(
+                y_pred, sample_weight, thresholds, j, start, n, keys, ties, flat_out, flat_sums,
+                half, M,
+            )
+    return True
+
+
+def _float_scores(y_pred):
+    """True; compiles only for float32 / float64 scores (else the wrapper's checks explain)."""
+
+
+@specialize(_float_scores)
+def _float_scores_impl(y_pred):
+    if y_pred.dtype in (types.float32, types.float64):
+        return lambda y_pred: True
+    return None
 
 
 @jit
@@ -276,6 +320,7 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
         true_ok = y_true.shape == y_pred.shape
     if (
         not true_ok
+        or not _float_scores(y_pred)
         or not same_shape(sample_weight, y_pred)
         or out.shape[0] != 2
         or out.shape[1] != num_thresholds + 1
@@ -289,15 +334,34 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
         return 0, 0, 0
     lo = class_id if class_id >= 0 else 0
     hi = class_id + 1 if class_id >= 0 else num_labels
-    start = _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi)
-    if start >= 0:
-        return _first_error(y_true, y_pred, sample_weight, lo, hi, start)
+    num_elements = num_rows * (hi - lo)
     depth = 1  # binary search steps per element, about log2(T + 1)
     while (num_thresholds + 1) >> depth:
         depth += 1
-    search = (num_thresholds == 0) | (num_rows * (hi - lo) * depth * _SEARCH_RATIO < num_thresholds)
-    _accumulate(y_true, y_pred, sample_weight, thresholds, lo, hi, out, score_sums, search)
-    return 0, 0, 0
+    grid = (0.0, 0.0, 0.0)
+    if num_thresholds == 0 or num_elements * depth * _SEARCH_RATIO < num_thresholds:
+        mode = _SEARCH
+    else:
+        grid_lo, scale, delta, uniform = _uniform_grid(thresholds)
+        grid = (grid_lo, scale, delta)
+        mode = _UNIFORM if uniform else _GRID
+    fuse = (mode == _UNIFORM) & (num_elements >= _FUSE_RATIO * (out.size + _size(score_sums)))
+    if not fuse:
+        start = _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi)
+        if start >= 0:
+            return _first_error(y_true, y_pred, sample_weight, lo, hi, start)
+    else:
+        out_copy = out.copy()
+        sums_copy = _copy(score_sums)
+    if _accumulate(
+        y_true, y_pred, sample_weight, thresholds, lo, hi, out, score_sums, mode, grid, fuse
+    ):
+        return 0, 0, 0
+    out[...] = out_copy  # all or nothing: the chunks added before the bad one are undone
+    if score_sums is not None:
+        score_sums[...] = sums_copy
+    start = _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi)
+    return _first_error(y_true, y_pred, sample_weight, lo, hi, start)
 
 
 # ------------------------------------------------------------------ Python entry point
