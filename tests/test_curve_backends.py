@@ -15,29 +15,12 @@ from metricore import _dispatch
 from metricore._backends.protocol import LABEL_DTYPES, ErrorCode
 
 from _numpy_backend import BACKEND as REF
+from test_backends import LAYOUTS, _strided
 
 
 @pytest.fixture
 def kernels(backend):
     return _dispatch.cpu_backend(backend)
-
-
-def _strided(arr, how):
-    """The same values in another memory layout (the kernels must read strides)."""
-    if how == "contiguous":
-        return arr
-    if how == "step":  # every other row of a bigger array
-        big = np.empty((arr.shape[0] * 2,) + arr.shape[1:], dtype=arr.dtype)
-        big[::2] = arr
-        return big[::2]
-    if how == "fortran":
-        return np.asfortranarray(arr)
-    if how == "reversed":
-        return np.ascontiguousarray(arr[::-1])[::-1]
-    raise ValueError(how)
-
-
-LAYOUTS = ("contiguous", "step", "fortran", "reversed")
 
 
 def keras_grid(num):

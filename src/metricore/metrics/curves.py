@@ -863,14 +863,13 @@ class AUC(_CurveMetric):
 class _ConstrainedMetric(_CurveMetric):
     """Keras' ``SensitivitySpecificityBase``: the best value of one rate subject to another."""
 
-    _value_name = "value"
     _clamp = True
 
     def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None,
                  backend=None):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
                 or not 0 <= float(value) <= 1:
-            raise ValueError(f"{self._value_name} must be a number in [0, 1]; got {value!r}")
+            raise ValueError(f"{self._pair[0]} must be a number in [0, 1]; got {value!r}")
         num_thresholds = V.positive_int(num_thresholds, "num_thresholds")
         if class_id is not None:
             class_id = V.positive_int(class_id, "class_id", minimum=0)
@@ -892,13 +891,19 @@ class _ConstrainedMetric(_CurveMetric):
         precision = _divide_no_nan(tp, tp + fp)
         return sensitivity, specificity, precision
 
-    def _find_max_under_constraint(self, constrained, dependent):
+    _pair = ("specificity", "sensitivity")  # (constrained rate, maximized rate)
+
+    def result(self):
+        sensitivity, specificity, precision = self._rates()
+        rates = {"sensitivity": sensitivity, "recall": sensitivity,
+                 "specificity": specificity, "precision": precision}
+        constrained, dependent = (rates[k] for k in self._pair)
         feasible = constrained >= self.value
         return self._cast_result(float(np.max(np.where(feasible, dependent, 0.0), initial=0.0)))
 
     def get_config(self):
         config = super().get_config()
-        config.update({self._value_name: self.value, "num_thresholds": self.num_thresholds,
+        config.update({self._pair[0]: self.value, "num_thresholds": self.num_thresholds,
                        "class_id": self.class_id})
         return config
 
@@ -915,62 +920,46 @@ class SensitivityAtSpecificity(_ConstrainedMetric):
         0.5
     """
 
-    _value_name = "specificity"
+    _pair = ("specificity", "sensitivity")
 
     def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None,
                  backend=None):
         super().__init__(specificity, num_thresholds, class_id, name=name, dtype=dtype,
                          backend=backend)
 
-    def result(self):
-        sensitivity, specificity, _ = self._rates()
-        return self._find_max_under_constraint(specificity, sensitivity)
-
 
 class SpecificityAtSensitivity(_ConstrainedMetric):
     """The best specificity among thresholds whose sensitivity is >= ``sensitivity`` (Keras)."""
 
-    _value_name = "sensitivity"
+    _pair = ("sensitivity", "specificity")
 
     def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None,
                  backend=None):
         super().__init__(sensitivity, num_thresholds, class_id, name=name, dtype=dtype,
                          backend=backend)
 
-    def result(self):
-        sensitivity, specificity, _ = self._rates()
-        return self._find_max_under_constraint(sensitivity, specificity)
-
 
 class PrecisionAtRecall(_ConstrainedMetric):
     """The best precision among thresholds whose recall is >= ``recall`` (Keras)."""
 
-    _value_name = "recall"
+    _pair = ("recall", "precision")
 
     def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None,
                  backend=None):
         super().__init__(recall, num_thresholds, class_id, name=name, dtype=dtype,
                          backend=backend)
 
-    def result(self):
-        recall, _, precision = self._rates()
-        return self._find_max_under_constraint(recall, precision)
-
 
 class RecallAtPrecision(_ConstrainedMetric):
     """The best recall among thresholds whose precision is >= ``precision`` (Keras; 0.0 when
     the precision is not achievable)."""
 
-    _value_name = "precision"
+    _pair = ("precision", "recall")
 
     def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None,
                  backend=None):
         super().__init__(precision, num_thresholds, class_id, name=name, dtype=dtype,
                          backend=backend)
-
-    def result(self):
-        recall, _, precision = self._rates()
-        return self._find_max_under_constraint(precision, recall)
 
 
 # ------------------------------------------------------------------ torchmetrics-style
