@@ -92,7 +92,7 @@ class MetricCollection:
         if isinstance(metrics, Mapping):
             items = list(metrics.items())
         else:
-            items = [(m.name, m) for m in metrics]
+            items = [(getattr(m, "name", repr(m)), m) for m in metrics]
         self._metrics: Dict[str, Metric] = {}
         for name, metric in items:
             if not isinstance(metric, Metric):
