@@ -3,13 +3,14 @@
 See ``metricore._backends.protocol.Backend.binary_clf_curve`` for the contract and
 ``csrc/include/metricore/binary_clf_curve.hpp`` for the C++ twin.
 
-1. Keys: one pass maps each score to an unsigned key that sorts like the float (float32 to
-   uint32, float64 to uint64; ``s + 0.0`` first, so that -0.0 and 0.0 are one key), copies
-   the labels (and weights) beside it, and counts every radix digit of every key.
+1. Keys: each score maps to an unsigned key that sorts like the float (float32 to uint32,
+   float64 to uint64; ``s + 0.0`` first, so that -0.0 and 0.0 are one key). One read-only
+   pass counts every radix digit of every key.
 2. Sort: an LSD radix sort on 11-bit digits (3 passes for float32 keys, 6 for float64) that
    carries the label (and weight) along, skipping a pass whose digit every key shares
-   (float32 scores held as float64 skip their low passes). It is stable: equal keys keep
-   their input order.
+   (float32 scores held as float64 skip their low passes); the first pass reads the inputs
+   (computing the keys again), the others go between two buffers. It is stable: equal keys
+   keep their input order.
 3. Walk: from the largest key down, a linear, branch-free scan adding each weight to the
    positive or negative total and emitting a point where the next key differs. Equal keys
    are visited in decreasing input order, the order of scikit-learn's reversed stable
@@ -27,6 +28,8 @@ from ._bits import bits_float32, bits_float64, float_bits
 from ._jit import jit, specialize
 
 _BITS = 11  # radix digit width
+_ALL64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_SIGN64 = np.uint64(0x8000000000000000)
 _RADIX = 1 << _BITS
 _BAD_LABEL = 1  # the kernel's code for a y_true value other than 0 or 1
 
@@ -54,9 +57,7 @@ def _key_impl(s):
 
         def key64(s):
             b = float_bits(s + 0.0)
-            flip = (
-                np.uint64(0xFFFFFFFFFFFFFFFF) if b >> np.uint64(63) else np.uint64(0x8000000000000000)
-            )
+            flip = _ALL64 if b >> np.uint64(63) else _SIGN64
             return b ^ flip
 
         return key64
@@ -79,7 +80,7 @@ def _score_impl(k):
     if k == types.uint64:
 
         def score64(k):
-            flip = np.uint64(0x8000000000000000) if k >> np.uint64(63) else np.uint64(0xFFFFFFFFFFFFFFFF)
+            flip = _SIGN64 if k >> np.uint64(63) else _ALL64
             return bits_float64(k ^ flip)
 
         return score64
@@ -263,7 +264,9 @@ def _check(y_score, y_true, sample_weight):
     if y_score.ndim != 1:
         raise ValueError(f"binary_clf_curve: y_score must be 1-D; got shape {y_score.shape}")
     if y_score.dtype != np.float32 and y_score.dtype != np.float64:
-        raise TypeError(f"binary_clf_curve: y_score must be float32 or float64; got {y_score.dtype}")
+        raise TypeError(
+            f"binary_clf_curve: y_score must be float32 or float64; got {y_score.dtype}"
+        )
     if y_true.dtype != _U8 and y_true.dtype != _BOOL:
         raise TypeError(f"binary_clf_curve: y_true must be uint8 or bool; got {y_true.dtype}")
     if y_true.shape != y_score.shape:
@@ -295,12 +298,15 @@ def binary_clf_curve(y_score, y_true, sample_weight):
     weights = None if sample_weight is None else np.empty((2, n))
     args = (y_score, y_true, sample_weight)
     try:
-        code, where, b, num_points = _sort_kernel(y_score, y_true, sample_weight, keys, labels, weights)
+        code, where, b, num_points = _sort_kernel(
+            y_score, y_true, sample_weight, keys, labels, weights
+        )
     except TypingError as error:
         explain(_check, args, error)
     if code == _BAD_LABEL:
         raise ValueError(
-            f"binary_clf_curve: y_true must hold only 0 and 1; got {y_true[where]!r} at index {where}"
+            f"binary_clf_curve: y_true must hold only 0 and 1; got {int(y_true[where])} at index "
+            f"{where}"
         )
     if code != 0:
         explain(_check, args)

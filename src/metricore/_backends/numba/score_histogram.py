@@ -4,14 +4,14 @@ See ``metricore._backends.protocol.Backend.score_histogram`` for the contract an
 ``csrc/include/metricore/score_histogram.hpp`` for the C++ twin.
 
 The batch goes in chunks of rows, each counted column of a chunk in two loops: (K) each
-element's index in ``out`` -- label * (T + 1) * M + bucket * M + m -- and (S) the
-scatter-add into ``out`` (and ``score_sums``). ``out`` is written in place, with no T-sized
-local histogram to zero and commit, and still all or nothing:
+element's index in the histograms -- label * (T + 1) * M + bucket * M + m -- and (S) the
+scatter-add (and the score sums'). All or nothing, two ways:
 
-* big batches (many elements per bucket) are validated in loop K, chunk by chunk; ``out``
-  and ``score_sums`` are copied first (small next to the batch) and restored if a chunk
-  holds a bad element;
-* other batches are validated first, by a branch-free pre-pass.
+* small batches (fewer elements than a few times the state's size) are validated first, by
+  a branch-free pre-pass, then added straight to ``out``: no T-sized local histogram to
+  zero and commit, so that their cost does not grow with T;
+* big ones are validated in loop K, chunk by chunk, and go to local histograms added to
+  ``out`` at the end (int32 counts: half the cache footprint of out's int64 at T = 65,536).
 
 Either way a bad batch is then scanned again, slowly, for its first bad element in the
 protocol's order.
@@ -20,11 +20,12 @@ The bucket of a score (the number of thresholds strictly below it) comes, by the
 thresholds and the size of the batch, from:
 
 * uniform thresholds (Keras' AUC grid, ``linspace``; set up in O(T), vectorized): with
-  u = (s - t[0]) * (T - 1) / (t[T-1] - t[0]), threshold k sits at u_k = k within delta
-  (measured, at most 0.05), and u is monotone in s, so the bucket is ceil(u), clamped to
-  [0, T], unless u is within delta of an index c, when it is c + (t[c] < s). Loop K is
-  branch-free and vectorized (no table); the rare ambiguous elements (a fraction 2 delta
-  of evenly spread scores) are settled in loop S with one comparison;
+  u = (s - t[0]) * (T - 1) / (t[T-1] - t[0]), the same rounded arithmetic puts threshold k
+  at u_k = k within delta (measured, at most 0.05), and it is monotone, so u < u_k implies
+  s < t[k] and u > u_k implies s > t[k]: the bucket is ceil(u), clamped to [0, T], unless u
+  is within delta of an index c, when it is c + (t[c] < s). Loop K is branch-free and
+  vectorized (no table); the rare ambiguous elements (a fraction 2 delta of evenly spread
+  scores) are settled in loop S with one comparison;
 * other thresholds: ``_elementwise.bucket`` (a grid of 2T cells and a short scan);
 * small batches (elements * log2(T) below T / 4): a binary search, so that their cost does
   not grow with T.
@@ -58,8 +59,8 @@ _CHUNK = 1024  # rows per chunk: the loops' buffers stay in L1
 # Binary search instead of a grid when elements * log2(T + 1) * _SEARCH_RATIO < T: setting a
 # grid up costs about as much per threshold as a quarter of a search step per element.
 _SEARCH_RATIO = 4
-# Validation in loop K (out copied, restored on error) when elements >= _FUSE_RATIO * the
-# state's size; else a pre-pass.
+# Validation in loop K, into local histograms, when elements >= _FUSE_RATIO * the state's
+# size (in uniform mode); else a pre-pass, then straight to out.
 _FUSE_RATIO = 4
 _MAX_DELTA = 0.05  # uniform thresholds: at most 10% of evenly spread scores are ambiguous
 
@@ -75,15 +76,15 @@ _F64 = np.dtype(np.float64)
 @jit
 def _uniform_grid(thresholds):
     """(t[0], (T - 1) / (t[T-1] - t[0]), delta, uniform): ``_uniform_bucket``'s parameters
-    for T >= 1 finite thresholds; delta = max |u_k - k|. One vectorized pass (the maximum of
+    for T >= 2 finite thresholds; delta = max |u_k - k|. One vectorized pass (the maximum of
     non-negative floats taken on their bits, an integer reduction)."""
     num_thresholds = thresholds.shape[0]
-    lo = thresholds[0]
-    hi = thresholds[num_thresholds - 1]
-    span = hi - lo
-    if not (span < np.inf) or not (lo > -np.inf):
+    if num_thresholds < 2:
         return 0.0, 0.0, 0.0, False
-    scale = (num_thresholds - 1) / span if num_thresholds > 1 else 0.0
+    lo = thresholds[0]
+    scale = (num_thresholds - 1) / (thresholds[num_thresholds - 1] - lo)
+    if not ((lo > -np.inf) & (scale > 0.0) & (scale < np.inf)):
+        return 0.0, 0.0, 0.0, False  # (infinite thresholds, or a span too small to invert)
     worst = np.uint64(0)
     for k in range(num_thresholds):
         error = float_bits(abs((thresholds[U(k)] - lo) * scale - np.float64(k)))
@@ -178,17 +179,6 @@ def _flat_sums_impl(score_sums, half):
     return lambda score_sums, half: score_sums.reshape(half)
 
 
-def _copy(score_sums):
-    """A copy of score_sums, or None."""
-
-
-@specialize(_copy)
-def _copy_impl(score_sums):
-    if isinstance(score_sums, types.NoneType):
-        return lambda score_sums: None
-    return lambda score_sums: score_sums.copy()
-
-
 def _size(score_sums):
     """score_sums.size, or 0."""
 
@@ -198,6 +188,29 @@ def _size_impl(score_sums):
     if isinstance(score_sums, types.NoneType):
         return lambda score_sums: 0
     return lambda score_sums: score_sums.size
+
+
+def _local_counts(sample_weight, n):
+    """A zeroed local histogram: int32 counts (half the cache footprint of out's int64; the
+    caller keeps batches below 2^31 elements), or float64 weights."""
+
+
+@specialize(_local_counts)
+def _local_counts_impl(sample_weight, n):
+    if isinstance(sample_weight, types.NoneType):
+        return lambda sample_weight, n: np.zeros(n, np.int32)
+    return lambda sample_weight, n: np.zeros(n)
+
+
+def _local_sums(score_sums, n):
+    """Zeroed local score sums, or None."""
+
+
+@specialize(_local_sums)
+def _local_sums_impl(score_sums, n):
+    if isinstance(score_sums, types.NoneType):
+        return lambda score_sums, n: None
+    return lambda score_sums, n: np.zeros(n)
 
 
 def _label(y_true, i, j, num_labels):
@@ -235,19 +248,17 @@ def _scatter(y_pred, sample_weight, thresholds, j, start, n, keys, ties, out, su
 
 @jit
 def _accumulate(
-    y_true, y_pred, sample_weight, thresholds, lo, hi, out, score_sums, mode, grid, validate
+    y_true, y_pred, sample_weight, thresholds, lo, hi, M, flat_out, flat_sums, mode, grid, validate
 ):
-    """Adds the batch's columns [lo, hi) to out (and score_sums), the buckets by ``mode``
-    (``grid``: ``_uniform_grid``'s parameters). With ``validate`` (uniform mode), loop K
-    validates the elements too, and at the first chunk holding a bad one this returns False,
-    leaving the chunks before it added: the caller restores the state. Else returns True."""
+    """Adds the batch's columns [lo, hi) to flat_out, a flat (2, T + 1, M) histogram (and to
+    flat_sums, flat (T + 1, M), or None), the buckets by ``mode`` (``grid``: the parameters
+    of ``_uniform_grid``). With ``validate`` (uniform mode), loop K validates the elements
+    too, and at the first chunk holding a bad one this returns False, the chunks before it
+    added. Else returns True."""
     num_rows, num_labels = y_pred.shape
     num_thresholds = thresholds.shape[0]
-    M = out.shape[2]
     per_label = M > 1
-    half = (num_thresholds + 1) * M  # out[1]: the positive histograms
-    flat_out = out.reshape(2 * half)
-    flat_sums = _flat_sums(score_sums, half)
+    half = (num_thresholds + 1) * M  # flat_out[half:]: the positive histograms
     chunk = min(_CHUNK, num_rows)
     keys = np.empty(chunk, np.int64)
     ties = np.empty(chunk, np.int64)
@@ -345,23 +356,38 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
         grid_lo, scale, delta, uniform = _uniform_grid(thresholds)
         grid = (grid_lo, scale, delta)
         mode = _UNIFORM if uniform else _GRID
-    fuse = (mode == _UNIFORM) & (num_elements >= _FUSE_RATIO * (out.size + _size(score_sums)))
-    if not fuse:
+    half = (num_thresholds + 1) * num_counts
+    fuse = (
+        (mode == _UNIFORM)
+        & (num_elements >= _FUSE_RATIO * (out.size + _size(score_sums)))
+        & (num_elements < 1 << 31)
+    )
+    if not fuse:  # validate first, then add straight to out
         start = _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi)
         if start >= 0:
             return _first_error(y_true, y_pred, sample_weight, lo, hi, start)
-    else:
-        out_copy = out.copy()
-        sums_copy = _copy(score_sums)
-    if _accumulate(
-        y_true, y_pred, sample_weight, thresholds, lo, hi, out, score_sums, mode, grid, fuse
-    ):
+        _accumulate(
+            y_true, y_pred, sample_weight, thresholds, lo, hi, num_counts, out.reshape(2 * half),
+            _flat_sums(score_sums, half), mode, grid, False,
+        )
         return 0, 0, 0
-    out[...] = out_copy  # all or nothing: the chunks added before the bad one are undone
+    # validate as we go, into local histograms added to out at the end
+    local_out = _local_counts(sample_weight, 2 * half)
+    local_sums = _local_sums(score_sums, half)
+    if not _accumulate(
+        y_true, y_pred, sample_weight, thresholds, lo, hi, num_counts, local_out, local_sums,
+        mode, grid, True,
+    ):
+        start = _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi)
+        return _first_error(y_true, y_pred, sample_weight, lo, hi, start)
+    flat_out = out.reshape(2 * half)
+    for k in range(2 * half):
+        flat_out[U(k)] += local_out[U(k)]
     if score_sums is not None:
-        score_sums[...] = sums_copy
-    start = _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi)
-    return _first_error(y_true, y_pred, sample_weight, lo, hi, start)
+        flat_sums = score_sums.reshape(half)
+        for k in range(half):
+            flat_sums[U(k)] += local_sums[U(k)]
+    return 0, 0, 0
 
 
 # ------------------------------------------------------------------ Python entry point
