@@ -485,3 +485,14 @@ def test_constrained_metrics_equal_keras(backend, rng, name, value, class_id):
         mine.update_state(y[sl], s[sl], w[sl])
         theirs.update_state(y[sl], s[sl], sample_weight=w[sl])
     np.testing.assert_allclose(mine.result(), float(theirs.result()), rtol=2e-5, atol=1e-6)
+
+
+def test_exact_copies_do_not_carry_growth_buffers(backend, rng):
+    m = mc.AUC(num_thresholds=None, backend=backend)
+    y, s = _binary(rng, 5000)
+    for i in range(0, 5000, 500):
+        m.update_state(y[i:i + 500], s[i:i + 500])
+    size = len(pickle.dumps(m))
+    assert size < 5000 * 5 * 1.5  # the state (4 B scores + 1 B labels), not the buffers
+    clone = copy.deepcopy(m)
+    assert not clone._buffers and clone.result() == m.result()

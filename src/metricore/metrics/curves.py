@@ -315,6 +315,20 @@ def curve_inputs(mode, class_id, num_labels_expected, label_weights, y_true, y_p
     return t, p, w, kernel_class, m
 
 
+class _Buffers(dict):
+    """Growth buffers of exact-mode states (name -> (buffer, rows used)): never copied or
+    pickled (a copy's state arrays are its own, so it starts new buffers)."""
+
+    def __copy__(self):
+        return _Buffers()
+
+    def __deepcopy__(self, memo):
+        return _Buffers()
+
+    def __reduce__(self):
+        return (_Buffers, ())
+
+
 # ------------------------------------------------------------------ the family base
 _MODES = ("pooled", "per_label", "class", "multiclass", "multiclass_micro")
 
@@ -348,7 +362,7 @@ class _CurveMetric(Metric):
             self._label_weights = lw
         self._exact = kernel_thresholds is None
         self._score_sums = score_sums
-        self._buffers = {}
+        self._buffers = _Buffers()
         if num_labels is not None:
             num_labels = V.positive_int(num_labels, "num_labels")
         self._num_labels = num_labels
@@ -385,7 +399,7 @@ class _CurveMetric(Metric):
         return bool(self._variables)
 
     def reset_state(self):
-        self._buffers = {}
+        self._buffers = _Buffers()
         if self._exact and self.weights is not None:
             del self._variables["weights"]
             self.weights = None
@@ -401,7 +415,7 @@ class _CurveMetric(Metric):
 
     def _rebind_variables(self) -> None:
         super()._rebind_variables()
-        self._buffers = {}
+        self._buffers = _Buffers()
 
     # ------------------------------------------------------------- input
     def _inputs(self, y_true, y_pred, sample_weight):
@@ -535,7 +549,7 @@ class _CurveMetric(Metric):
             if a.ndim != 2 or a.shape[0] != n or a.shape[1] != self._variables[k].value.shape[1]:
                 raise ValueError(f"state[{k!r}] must have shape ({n}, "
                                  f"{self._variables[k].value.shape[1]}); got {a.shape}")
-        self._buffers = {}
+        self._buffers = _Buffers()
         for k, a in arrays.items():
             self._variables[k].value = a
 
