@@ -228,18 +228,42 @@ def _label_impl(y_true, i, j, num_labels):
     )
 
 
+def _weights_buffer(sample_weight, n):
+    """A buffer for a chunk's weights (float64), or None."""
+
+
+@specialize(_weights_buffer)
+def _weights_buffer_impl(sample_weight, n):
+    if isinstance(sample_weight, types.NoneType):
+        return lambda sample_weight, n: None
+    return lambda sample_weight, n: np.empty(n)
+
+
 @jit
-def _scatter(y_pred, sample_weight, thresholds, j, start, n, keys, ties, out, sums, half, M):
+def _load_weights(sample_weight, j, start, n, weights):
+    """weights[r] = sample_weight[start + r, j] as float64 (vectorized; nothing when
+    unweighted); returns whether one is not finite."""
+    bad = False
+    if sample_weight is not None:
+        for r in range(n):
+            w = np.float64(sample_weight[U(start + r), U(j)])
+            weights[U(r)] = w
+            bad |= not weight_ok(w)
+    return bad
+
+
+@jit
+def _scatter(y_pred, weights, thresholds, j, start, n, keys, ties, out, sums, half, M):
     """Loop (S) for n elements of column j: out[key] += w (and sums[bucket * M + m] += w * s),
     settling an ambiguous bucket (ties[r] = c >= 0) with one comparison. A key >= half is a
-    positive element's."""
+    positive element's; w = weights[r], or 1 (None)."""
     for r in range(n):
         i = start + r
         k = keys[U(r)]
         c = ties[U(r)]
         if c >= 0:
             k += M * np.int64(thresholds[U(c)] < np.float64(y_pred[U(i), U(j)]))
-        w = element_weight(sample_weight, i, j)
+        w = 1 if weights is None else weights[U(r)]
         out[U(k)] += w
         if sums is not None:
             b = k - half if k >= half else k
@@ -262,6 +286,7 @@ def _accumulate(
     chunk = min(_CHUNK, num_rows)
     keys = np.empty(chunk, np.int64)
     ties = np.empty(chunk, np.int64)
+    weights = _weights_buffer(sample_weight, chunk)
     grid_lo, scale, delta = grid
     top = np.float64(num_thresholds)
     cells = bucket_grid(thresholds[: num_thresholds if mode == _GRID else 0])
@@ -283,9 +308,7 @@ def _accumulate(
                     bad |= v != v
                     if y_true.ndim == 2:
                         bad |= not binary_label(y_true[U(i), U(j)])[0]
-                if validate and sample_weight is not None:
-                    for r in range(n):
-                        bad |= not weight_ok(element_weight(sample_weight, start + r, j))
+                bad |= _load_weights(sample_weight, j, start, n, weights)
                 if validate and bad:
                     return False
             else:
@@ -295,9 +318,9 @@ def _accumulate(
                     b = bucket(cells, s) if mode == _GRID else _search(thresholds, s)
                     keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * M + m
                     ties[U(r)] = -1
+                _load_weights(sample_weight, j, start, n, weights)
             _scatter(
-                y_pred, sample_weight, thresholds, j, start, n, keys, ties, flat_out, flat_sums,
-                half, M,
+                y_pred, weights, thresholds, j, start, n, keys, ties, flat_out, flat_sums, half, M
             )
     return True
 
