@@ -243,19 +243,16 @@ class MetricCollection:
 
         return restore
 
-    @staticmethod
-    def _snapshot_metric(metric: Metric):
+    @classmethod
+    def _snapshot_metric(cls, metric: Metric):
+        """Restores a metric's attributes, set of variables and their values."""
         saved = {name: var.value.copy() for name, var in metric._variables.items()}
-        attrs = dict(metric.__dict__)
+        restore_shape = cls._shallow_snapshot(metric)
 
         def restore():
-            metric.__dict__.clear()
-            metric.__dict__.update(attrs)
+            restore_shape()
             for name, value in saved.items():
                 metric._variables[name].value = value
-            for name in list(metric._variables):
-                if name not in saved:
-                    del metric._variables[name]
 
         return restore
 

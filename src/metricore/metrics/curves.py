@@ -195,12 +195,9 @@ def _keras_interpolate_pr_auc(tp, fp, fn) -> np.ndarray:
     intercept = tp[1:] - prec_slope * p[1:]
     both = (p[:-1] > 0) & (p[1:] > 0)
     safe_p_ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
-    with np.errstate(divide="ignore"):
-        log_ratio = np.log(np.where(safe_p_ratio > 0, safe_p_ratio, 1.0))
-    log_ratio = np.where(safe_p_ratio > 0, log_ratio, -np.inf)
-    with np.errstate(invalid="ignore"):
-        increment = _divide_no_nan(prec_slope * (dtp + intercept * log_ratio),
-                                   np.maximum(tp[1:] + fn[1:], 0))
+    # safe_p_ratio > 0: a ratio of two positive counts, or 1.
+    increment = _divide_no_nan(prec_slope * (dtp + intercept * np.log(safe_p_ratio)),
+                               np.maximum(tp[1:] + fn[1:], 0))
     return np.sum(increment, axis=0)
 
 
@@ -471,8 +468,6 @@ class _CurveMetric(Metric):
     def _append_batch(self, t, p, w, class_id):
         backend = _dispatch.cpu_backend(self.backend)
         m = 1 if self._mode in ("pooled", "class", "multiclass_micro") else p.shape[1]
-        if self._mode == "multiclass_micro":
-            m = 1
         # Validate in the kernel's one pass (a single bucket: totals only).
         scratch = np.zeros((2, 1, m), dtype=np.int64 if w is None else np.float64)
         err = backend.score_histogram(t, p, w, np.zeros(0), class_id, scratch, None)
@@ -715,9 +710,6 @@ class _CurveMetric(Metric):
         return np.asarray(self.thresholds, dtype=np.float64)
 
     # ------------------------------------------------------------- config
-    def get_config(self):
-        return Metric.get_config(self)
-
     def _merge_config(self):
         config = super()._merge_config()
         config.pop("num_labels", None)  # the states' shapes are compared instead

@@ -25,6 +25,7 @@ from numba import types
 
 from ._args import ARGUMENT_ERROR, TypingError, explain
 from ._bits import bits_float32, bits_float64, float_bits
+from ._elementwise import same_rows
 from ._jit import jit, specialize
 
 _BITS = 11  # radix digit width
@@ -175,7 +176,7 @@ def _sort_kernel(y_score, y_true, sample_weight, keys, labels, weights):
     n = y_score.shape[0]
     if (
         y_true.shape[0] != n
-        or not _same_length(sample_weight, n)
+        or not same_rows(sample_weight, n)
         or keys.shape[1] != n
         or labels.shape[1] != n
         or not _same_buffers(weights, n)
@@ -242,13 +243,6 @@ def _walk(keys, labels, weights, zero, out):
         tps[k] = tp
         fps[k] = fp
         k += np.int64((i == 0) or (keys[max(i - 1, 0)] != key))
-
-
-@jit
-def _same_length(sample_weight, n):
-    if sample_weight is None:
-        return True
-    return sample_weight.shape[0] == n
 
 
 @jit
