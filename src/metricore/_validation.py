@@ -223,7 +223,8 @@ def _at(arr, row, col):
     return arr[row, col], (row, col)
 
 
-def raise_for_error(err, y_true=None, y_pred=None, sample_weight=None, num_classes=None) -> None:
+def raise_for_error(err, y_true=None, y_pred=None, sample_weight=None, num_classes=None,
+                    groups=None) -> None:
     """Turns a kernel's ``(code, row, col)`` into a ValueError naming the argument and value."""
     code, row, col = err
     if code == ErrorCode.OK:
@@ -247,6 +248,9 @@ def raise_for_error(err, y_true=None, y_pred=None, sample_weight=None, num_class
     elif code == ErrorCode.BAD_WEIGHT:
         value, idx = _at(sample_weight, row, col)
         msg = f"sample_weight must be finite; found {value!r} at index {idx}"
+    elif code == ErrorCode.GROUP:
+        value, idx = _at(groups, row, 0)
+        msg = f"by must hold group ids in range; found {value!r} at index {idx}"
     else:  # pragma: no cover - a kernel returned an unknown code
         msg = f"kernel error code {code} at index {(row, col)}"
     raise ValueError(msg)

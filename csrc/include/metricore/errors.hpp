@@ -12,6 +12,7 @@ enum ErrorCode : int64_t {
   PRED_CLASS = 3,    // y_pred class id not an integer in [0, num_classes)
   NAN_SCORE = 4,     // y_pred holds NaN
   BAD_WEIGHT = 5,    // sample_weight holds NaN or +-inf
+  GROUP = 6,         // a group id outside [0, G)
 };
 
 struct Error {

@@ -58,6 +58,7 @@ class ErrorCode(enum.IntEnum):
     PRED_CLASS = 3  # y_pred class id not an integer in [0, num_classes)
     NAN_SCORE = 4  # y_pred holds NaN
     BAD_WEIGHT = 5  # sample_weight holds NaN or +-inf
+    GROUP = 6  # a group id (``groups``/``by``) outside [0, G)
 
 
 class MomentKind(enum.IntEnum):
@@ -256,6 +257,51 @@ class Backend(Protocol):
             otherwise. n == 0 gives three empty arrays.
         """
 
+
+class GroupedBackend(Protocol):
+    """Grouped (sliced) twins of the accumulating families: one pass, every group at once.
+
+    Each takes ``groups`` first: (N,) int32 or int64 group ids, any stride, one per row;
+    ``out`` (and ``score_sums``) gain a leading axis of size G = ``out.shape[0]``, and row
+    i adds exactly what the ungrouped kernel would add, into ``out[groups[i]]``. Everything
+    else (arguments, dtypes, strides, error order, all-or-nothing) is the ungrouped
+    family's contract. A group id outside [0, G) is ``ErrorCode.GROUP`` at ``(row, 0)``,
+    checked first in its row. ``groups`` has N entries (the caller checks the length).
+    The cost must not grow with G beyond touching the groups' cells that rows hit (no
+    per-call work over all of ``out``, so tens of thousands of groups stay cheap).
+
+    Threshold counts need no twin: grouped threshold metrics accumulate a grouped
+    score histogram and take cumulative sums at ``result()`` (``top_k`` excepted).
+    """
+
+    def score_histogram_grouped(self, groups, y_true, y_pred, sample_weight, thresholds,
+                                class_id, out, score_sums) -> ErrorTriple:
+        """out (G, 2, T + 1, M); score_sums None or (G, T + 1, M)."""
+
+    def confusion_matrix_grouped(self, groups, y_true, y_pred, sample_weight, ignore_label,
+                                 out) -> ErrorTriple:
+        """out (G, C, C)."""
+
+    def topk_matches_grouped(self, groups, y_true, y_pred, sample_weight, k,
+                             out) -> ErrorTriple:
+        """out (G, 2)."""
+
+    def moments_grouped(self, groups, kind, param, y_true, y_pred, sample_weight,
+                        out) -> ErrorTriple:
+        """out (G, 2) float64. Sums per group; summation order is free (float rounding)."""
+
+    def column_moments_grouped(self, groups, y_true, y_pred, sample_weight, shift,
+                               out) -> ErrorTriple:
+        """out (G, 4, D) float64; one ``shift`` (D,) shared by every group."""
+
+
+GROUPED_FAMILIES = (
+    "score_histogram_grouped",
+    "confusion_matrix_grouped",
+    "topk_matches_grouped",
+    "moments_grouped",
+    "column_moments_grouped",
+)
 
 FAMILIES = (
     "threshold_counts",
