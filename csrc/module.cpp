@@ -28,6 +28,7 @@ PYBIND11_MODULE(_core, m) {
   error_codes["PRED_CLASS"] = int64_t(PRED_CLASS);
   error_codes["NAN_SCORE"] = int64_t(NAN_SCORE);
   error_codes["BAD_WEIGHT"] = int64_t(BAD_WEIGHT);
+  error_codes["GROUP"] = int64_t(GROUP);
   m.attr("ERROR_CODES") = error_codes;
 
   py::dict moment_kinds;

@@ -55,6 +55,8 @@ from metricore.metrics import (
     elementwise,
 )
 
+from metricore.saving import load
+
 __version__ = "0.1.0"
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from metricore import _dispatch
 from metricore import _validation as V
 from metricore import functional as F
 from metricore._backends.protocol import MomentKind
@@ -70,15 +69,17 @@ class BinaryAccuracy(MomentsMetric):
 
     def _fusion_absorb(self, hist, thresholds, sums):
         k = int(np.searchsorted(thresholds, self.threshold, side="right"))  # buckets <= k: neg
-        hist = np.asarray(hist, dtype=np.float64).sum(axis=-1)
-        tn, tp = hist[0, :k].sum(), hist[1, k:].sum()
-        self.moments.value = self.moments.value + np.array([tp + tn, hist.sum()])
+        hist = np.asarray(hist, dtype=np.float64).sum(axis=-1)  # (..., 2, buckets)
+        tn, tp = hist[..., 0, :k].sum(axis=-1), hist[..., 1, k:].sum(axis=-1)
+        self.moments.value = self.moments.value + np.stack(
+            [tp + tn, hist.sum(axis=(-2, -1))], axis=-1)
 
 
 class _TopKFamily(Metric):
     """Family base: rows whose true class is among the predicted ones (one kernel call)."""
 
     _atomic_update = True
+    _supports_groups = True
     _sparse = True  # y_true holds class ids (else one-hot-like rows)
     _k = 0  # 0 = argmax match; k >= 1 = in top k (ties in)
 
@@ -106,7 +107,7 @@ class _TopKFamily(Metric):
         V.check_lengths(p.shape[0], y_true=t)
         w = V.weights(sample_weight, sample_shape)
         w = None if w is None else w.reshape(-1)
-        backend = _dispatch.cpu_backend(self.backend)
+        backend = self._backend()
 
         def call(out, override):
             return backend.topk_matches(t, p, w if override is None else override, self._k, out)
@@ -199,11 +200,18 @@ class SparseTopKCategoricalAccuracy(_TopK):
         V.check_lengths(t.shape[0], y_pred=ids)
         hits = (ids[:, : self.k] == t[:, None]).any(axis=1)
         w = V.row_weights(sample_weight, t.shape[0])
-        if w is None:
+        if w is not None and not np.isfinite(w).all():
+            V.raise_for_error((5, int(np.flatnonzero(~np.isfinite(w))[0]), 0), sample_weight=w)
+        codes = self._group_codes
+        if codes is not None:  # per-group sums: bincount is one pass, whatever the groups
+            size = self._group_capacity
+            ones = None if w is None else w
+            delta = np.stack([np.bincount(codes, hits if w is None else w * hits, size),
+                              np.bincount(codes, ones, size)], axis=-1)
+            delta = delta.astype(np.int64 if w is None else np.float64)
+        elif w is None:
             delta = np.array([hits.sum(), hits.size], dtype=np.int64)
         else:
-            if not np.isfinite(w).all():
-                V.raise_for_error((5, int(np.flatnonzero(~np.isfinite(w))[0]), 0), sample_weight=w)
             delta = np.array([np.sum(w * hits), np.sum(w)], dtype=np.float64)
         self.counts.value = self.counts.value + delta
 

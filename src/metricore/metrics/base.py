@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy as _copy
 import functools
+import os
 from typing import Any, Dict, Iterable, Optional, Union
 
 import numpy as np
@@ -166,6 +167,8 @@ class Metric:
         if name in self._variables:
             raise ValueError(f"{type(self).__name__} already has a state variable named {name!r}")
         var = Variable(name, shape, np.float64 if dtype is None else dtype, initializer, aggregation)
+        if self._group_capacity is not None and self._per_group(name):
+            var.value = _grouped_initial(var, self._group_capacity)
         self._variables[name] = var
         return var
 
@@ -185,8 +188,19 @@ class Metric:
             out[name] = view
         return out
 
-    def load_state(self, state: Dict[str, Any]) -> None:
-        """Replaces the state with arrays of the same names and shapes (copies them)."""
+    def load_state(self, state) -> None:
+        """Replaces the state with arrays of the same names and shapes (copies them).
+
+        ``state`` is a mapping ``{name: array}`` (as ``state`` gives) or the path of a file
+        written by ``save`` for a metric of the same class and configuration.
+        """
+        if isinstance(state, (str, os.PathLike)):
+            from metricore import saving
+
+            path = os.fspath(state)
+            meta, arrays = saving.read(path)
+            self._load_file_state(meta, arrays, path)
+            return
         missing = set(self._variables) ^ set(state)
         if missing:
             raise ValueError(
@@ -203,6 +217,31 @@ class Metric:
             new[name] = arr
         for name, arr in new.items():
             self._variables[name].value = arr
+
+    def save(self, path) -> None:
+        """Writes this metric's configuration and state to ``path`` (see ``metricore.saving``);
+        ``metricore.load(path)`` rebuilds it."""
+        from metricore import saving
+
+        if self._group_capacity is not None:
+            raise ValueError(f"{self.name} holds grouped state: save its MetricCollection")
+        saving.write(path, "metric", {"class_name": type(self).__name__,
+                                      "config": self.get_config()},
+                     {(name,): var.value for name, var in self._variables.items()})
+
+    def _load_file_state(self, meta, arrays, path) -> None:
+        from metricore import saving
+
+        if meta["kind"] != "metric" or meta["class_name"] != type(self).__name__:
+            what = meta.get("class_name") or f"a {meta['kind']}"
+            raise ValueError(f"{path} holds the state of {what}; cannot load it into "
+                             f"{type(self).__name__}")
+        theirs = saving._jsonable(type(self).from_config(meta["config"])._merge_config())
+        mine = saving._jsonable(self._merge_config())
+        if theirs != mine:
+            raise ValueError(f"{path} holds a {type(self).__name__} configured {theirs}; this "
+                             f"one is configured {mine}")
+        self.load_state({name[0]: value for name, value in arrays.items()})
 
     def reset_state(self) -> None:
         """Returns every state variable to its initial value."""
@@ -242,6 +281,97 @@ class Metric:
         return value
 
     forward = __call__
+
+    # --------------------------------------------------------------- groups
+    # Grouped (sliced) evaluation, driven by ``MetricCollection.update_state(..., by=...)``:
+    # every per-group state variable gains a leading axis (the collection's group capacity)
+    # and the batch goes through the backends' grouped kernel twins, which add row i into
+    # group ``codes[i]``'s slice: one pass for every group. ``_group_result(g)`` computes
+    # group g's result from its slices with the metric's own ``result()``.
+    _group_capacity: Optional[int] = None  # None: ungrouped
+    _group_codes: Optional[np.ndarray] = None  # the current grouped batch's group ids
+    _supports_groups = False  # True where every update goes through ``_backend()``
+
+    def _per_group(self, name: str) -> bool:
+        """Whether variable ``name`` has a leading group axis (row buffers do not)."""
+        return True
+
+    def _backend(self):
+        """The CPU backend for this metric's kernel calls (grouped during a grouped update)."""
+        backend = _dispatch.cpu_backend(self.backend)
+        if self._group_codes is None:
+            return backend
+        return _GroupedCalls(backend, self._group_codes, type(self).__name__)
+
+    def _zeros(self, shape, dtype=np.float64) -> np.ndarray:
+        """A zeroed kernel output of ``shape``, with the group axis during a grouped update."""
+        if self._group_codes is not None:
+            shape = (self._group_capacity,) + tuple(shape)
+        return np.zeros(shape, dtype=dtype)
+
+    def _set_group_capacity(self, capacity: Optional[int]) -> None:
+        """Gives every per-group variable ``capacity`` group slices: new ones start at the
+        initial value, slices past ``capacity`` are dropped; None ungroups (fresh state)."""
+        if capacity is None:
+            self._group_capacity = None
+            self.reset_state()
+            return
+        if not self._supports_groups:
+            raise TypeError(f"{type(self).__name__} cannot be evaluated by group (by=)")
+        old = self._group_capacity
+        self._group_capacity = int(capacity)
+        for name, var in self._variables.items():
+            if not self._per_group(name):
+                continue
+            if old is None:
+                var.value = _grouped_initial(var, capacity)
+                continue
+            value = var.value
+            if value.shape[0] >= capacity:
+                var.value = value[:capacity]
+            else:
+                grown = _grouped_initial(var, capacity, value.dtype)
+                grown[:value.shape[0]] = value
+                var.value = grown
+
+    def _grouped_update(self, codes: np.ndarray, *args, **kwargs) -> None:
+        """``update_state`` with row i added to group ``codes[i]`` (capacity already set)."""
+        self._group_codes = codes
+        try:
+            self.update_state(*args, **kwargs)
+        finally:
+            self._group_codes = None
+
+    def _group_view(self, g: int) -> Dict[str, np.ndarray]:
+        """Group g's state as an ungrouped metric would hold it."""
+        return {name: (var.value[g] if self._per_group(name) else var.value)
+                for name, var in self._variables.items()}
+
+    def _group_result(self, g: int):
+        """The result of group g alone (the variables are swapped to its slices meanwhile)."""
+        full = {name: var.value for name, var in self._variables.items()}
+        capacity = self._group_capacity
+        try:
+            view = self._group_view(g)
+            self._group_capacity = None
+            for name, var in self._variables.items():
+                var.value = view[name]
+            return self.result()
+        finally:
+            self._group_capacity = capacity
+            for name, var in self._variables.items():
+                var.value = full[name]
+
+    def _regroup(self, mapping: np.ndarray, capacity: int) -> None:
+        """Moves group slice k to ``mapping[k]`` in a state of ``capacity`` slices (merging
+        collections whose groups were numbered differently)."""
+        for name, var in self._variables.items():
+            if self._per_group(name):
+                value = var.value[:mapping.size]
+                moved = _grouped_initial(var, capacity, value.dtype)
+                moved[mapping] = value
+                var.value = moved
+        self._group_capacity = capacity
 
     # ----------------------------------------------------------------- merge
     def merge_state(self, others: Union["Metric", Iterable["Metric"]]) -> None:
@@ -318,6 +448,7 @@ class Metric:
     def fresh(self) -> "Metric":
         """A new metric with this one's configuration and an empty state."""
         new = _copy.copy(self)
+        new.__dict__.pop("_group_capacity", None)  # a fresh metric is ungrouped
         new._variables = {}
         for name, var in self._variables.items():
             v = _copy.copy(var)
@@ -370,6 +501,32 @@ class Metric:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _grouped_initial(var: Variable, capacity: int, dtype=None) -> np.ndarray:
+    """``capacity`` copies of a variable's initial value, stacked on a new leading axis."""
+    init = var.initial_value()
+    out = np.empty((capacity,) + init.shape, dtype=init.dtype if dtype is None else dtype)
+    out[...] = init
+    return out
+
+
+class _GroupedCalls:
+    """A backend whose accumulating families run their grouped twins on fixed group ids."""
+
+    __slots__ = ("_backend", "_codes", "_owner")
+
+    def __init__(self, backend, codes, owner):
+        self._backend, self._codes, self._owner = backend, codes, owner
+
+    def __getattr__(self, family):
+        twin = getattr(self._backend, f"{family}_grouped", None)
+        if twin is None:
+            raise TypeError(
+                f"{self._owner} with these settings cannot be evaluated by group (by=): the "
+                f"{self._backend.name} backend has no grouped {family} kernel")
+        codes = self._codes
+        return lambda *args: twin(codes, *args)
 
 
 def _snake_case(name: str) -> str:

@@ -13,6 +13,13 @@ user metrics ...) is updated one by one with the same batch.
 A fused metric validates the batch as the histogram does: ``y_true`` must be binary (also
 for BinaryAccuracy, which alone would accept any label value).
 
+Grouped (sliced) evaluation. ``update_state(..., by=keys)`` evaluates every metric for every
+group of rows sharing a key (TensorFlow Model Analysis' slices) in the same passes: each
+member's state gains a leading group axis and the kernels' grouped twins add each row into
+its group's slice, so there is no per-group Python loop however many groups there are.
+``result()`` then returns ``{name: {key: value}}``. Keys are mapped to dense group ids as
+they first appear (``_ByKeys``); states merge across collections by key.
+
 Atomicity: an update that fails leaves every member's state as it was. Members run in
 order of state size and every one but the last is snapshotted first, so the largest state
 (usually the shared histogram) is never copied.
@@ -27,6 +34,7 @@ into its own state).
 from __future__ import annotations
 
 import copy as _copy
+import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 import numpy as np
@@ -55,6 +63,104 @@ class _Group:
 
     def size(self) -> int:
         return (self.thresholds.size + 1) * 2
+
+
+_LUT_LIMIT = 1 << 24  # non-negative integer keys below this map through a lookup table
+
+
+class _ByKeys:
+    """The group keys seen so far (Python scalars) and their dense group ids 0, 1, ...
+
+    Integer keys in [0, 2^24) map through a lookup table (one gather per batch); pyarrow
+    arrays are dictionary-encoded by pyarrow (hashing, no sort) so only their distinct
+    values meet Python; anything else goes through ``np.unique``.
+    """
+
+    def __init__(self):
+        self.keys: List[Any] = []
+        self.index: Dict[Any, int] = {}
+        self.lut = np.full(0, -1, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.keys)
+
+    def _ids(self, values) -> np.ndarray:
+        """Ids of distinct key values (a small array or list), new keys appended."""
+        out = np.empty(len(values), dtype=np.int64)
+        for i, value in enumerate(values):
+            key = value.item() if isinstance(value, np.generic) else value
+            code = self.index.get(key)
+            if code is None:
+                code = self.index[key] = len(self.keys)
+                self.keys.append(key)
+                if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < self.lut.size:
+                    self.lut[key] = code
+            out[i] = code
+        return out
+
+    def encode(self, by, n: int) -> np.ndarray:
+        """(n,) int64 group ids of the batch's keys ``by``."""
+        module = type(by).__module__
+        if module.startswith("pyarrow"):
+            codes = self._encode_arrow(by)
+        else:
+            keys = np.asarray(by)
+            if keys.ndim != 1:
+                keys = keys.reshape(-1) if keys.ndim == 2 and keys.shape[1] == 1 else keys
+            if keys.ndim != 1:
+                raise ValueError(f"by must be one key per row, shape ({n},); got {keys.shape}")
+            if keys.size != n:
+                raise ValueError(f"by has {keys.size} keys for {n} rows")
+            if keys.dtype.kind in "iub" and keys.dtype.kind != "b" and keys.size:
+                lo, hi = int(keys.min()), int(keys.max())
+                if lo >= 0 and hi < _LUT_LIMIT:
+                    return self._encode_small_ints(keys, hi)
+            if keys.dtype.kind == "f" and np.isnan(keys).any():
+                raise ValueError("by must not hold NaN keys")
+            distinct, inverse = np.unique(keys, return_inverse=True)
+            codes = self._ids(distinct)[inverse.reshape(-1)]
+        if codes.size != n:
+            raise ValueError(f"by has {codes.size} keys for {n} rows")
+        return codes
+
+    def _encode_small_ints(self, keys: np.ndarray, hi: int) -> np.ndarray:
+        if hi >= self.lut.size:
+            grown = np.full(max(hi + 1, 2 * self.lut.size), -1, dtype=np.int64)
+            grown[:self.lut.size] = self.lut
+            self.lut = grown
+        codes = self.lut[keys]
+        if codes.size and codes.min() < 0:
+            self._ids(np.unique(keys[codes < 0]))  # new keys, in increasing order
+            codes = self.lut[keys]
+        return codes
+
+    def _encode_arrow(self, by) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if isinstance(by, pa.ChunkedArray):
+            by = by.combine_chunks()
+        if by.null_count:
+            raise ValueError(f"by must not hold nulls; found {by.null_count}")
+        if not pa.types.is_dictionary(by.type):
+            by = pc.dictionary_encode(by)
+        ids = self._ids(by.dictionary.to_pylist())
+        return ids[by.indices.to_numpy(zero_copy_only=False)]
+
+    def truncate(self, size: int) -> None:
+        """Forgets the keys added after the first ``size`` (a failed update's)."""
+        for key in self.keys[size:]:
+            del self.index[key]
+            if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < self.lut.size:
+                self.lut[key] = -1
+        del self.keys[size:]
+
+    def order(self) -> List[int]:
+        """Group ids in increasing key order (first-seen order if keys do not compare)."""
+        try:
+            return sorted(range(len(self.keys)), key=self.keys.__getitem__)
+        except TypeError:
+            return list(range(len(self.keys)))
 
 
 class _Holder:
@@ -109,6 +215,9 @@ class MetricCollection:
         self._plan_for = None
         self._groups: List[_Group] = []
         self._solo: List[str] = list(self._metrics)
+        self._by: Optional[_ByKeys] = None  # grouped evaluation's keys (None: ungrouped)
+        self._capacity = 0  # group slices allocated in every member (>= len(self._by))
+        self._updated = False  # whether any batch went in since the last reset
 
     # ------------------------------------------------------------- mapping
     def __getitem__(self, name: str) -> Metric:
@@ -137,8 +246,12 @@ class MetricCollection:
 
     # ------------------------------------------------------------- planning
     def _plan(self, ndim: int, num_labels: int) -> None:
-        """Groups the fusable members for inputs of this rank / label count."""
-        if self._plan_for == (ndim, num_labels):
+        """Groups the fusable members for inputs of this rank / label count.
+
+        When evaluating by group, a fusable metric runs through a histogram even alone
+        (threshold counts have no grouped kernel of their own)."""
+        grouped = self._by is not None
+        if self._plan_for == (ndim, num_labels, grouped):
             return
         self._flush()
         by_key: Dict[Any, List[str]] = {}
@@ -154,27 +267,42 @@ class MetricCollection:
                 by_key.setdefault(key, []).append(name)
         groups = []
         for key, members in by_key.items():
-            if len(members) == 1:  # nothing to share: the metric's own update is as fast
+            if len(members) == 1 and not grouped:  # nothing to share: its own update is as fast
                 solo.extend(members)
             else:
                 groups.append(_Group(key, members, self._metrics))
         self._groups = groups
         self._solo = [n for n in self._metrics if n in solo]
-        self._plan_for = (ndim, num_labels)
+        self._plan_for = (ndim, num_labels, grouped)
 
     # ------------------------------------------------------------- update
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+    def update_state(self, y_true, y_pred, sample_weight=None, *, by=None) -> None:
         """Updates every metric with the batch: one kernel pass per group of fused metrics.
-        All or nothing: on error no metric's state changes."""
+        All or nothing: on error no metric's state changes.
+
+        ``by``: one group key per row (integers, strings, any NumPy array, or a pyarrow
+        array): every metric is then evaluated per group, and ``result()`` returns
+        ``{name: {key: value}}``. A collection is grouped or not from its first batch to
+        its next ``reset_state()``.
+        """
+        if (by is not None) != (self._by is not None) and self._updated:
+            raise ValueError(
+                "this collection was updated " + ("with" if self._by is not None else "without")
+                + " by=; pass by= on every batch or on none (reset_state() to switch)")
         p_shape = tuple(getattr(y_pred, "shape", None) or np.shape(y_pred))
         ndim = len(p_shape)
-        self._plan(ndim, p_shape[-1] if ndim else 1)
-        runners = [(self._state_size(n), 0, n) for n in self._solo]
-        runners += [(g.size(), 1, i) for i, g in enumerate(self._groups)]
-        runners.sort(key=lambda r: r[0])
-        # Members may build their state lazily in _fusion_prepare: remember how they were.
-        undo = [self._shallow_snapshot(self._metrics[n]) for g in self._groups for n in g.members]
+        codes = touched = None
+        undo = []
         try:
+            if by is not None:
+                codes, touched = self._encode_groups(by, p_shape[0] if ndim else 1, undo)
+            self._plan(ndim, p_shape[-1] if ndim else 1)
+            runners = [(self._state_size(n), 0, n) for n in self._solo]
+            runners += [(g.size(), 1, i) for i, g in enumerate(self._groups)]
+            runners.sort(key=lambda r: r[0])
+            # Members may build their state lazily in _fusion_prepare: remember how they were.
+            undo += [self._shallow_snapshot(self._metrics[n])
+                     for g in self._groups for n in g.members]
             prepared = [self._prepare_group(g, y_true, y_pred, sample_weight)
                         for g in self._groups]
             for k, (_, kind, ref) in enumerate(runners):
@@ -182,17 +310,68 @@ class MetricCollection:
                 if kind == 0:
                     metric = self._metrics[ref]
                     if not last:
-                        undo.append(self._snapshot_metric(metric))
-                    metric.update_state(y_true, y_pred, sample_weight)
+                        undo.append(self._snapshot_metric(metric, touched))
+                    if codes is None:
+                        metric.update_state(y_true, y_pred, sample_weight)
+                    else:
+                        metric._grouped_update(codes, y_true, y_pred, sample_weight)
                 else:
                     group = self._groups[ref]
                     if not last:
-                        undo.append(self._snapshot_group(group))
-                    self._run_group(group, *prepared[ref])
+                        undo.append(self._snapshot_group(group, touched))
+                    self._run_group(group, *prepared[ref], codes=codes)
         except BaseException:
             for restore in reversed(undo):
                 restore()
             raise
+        self._updated = True
+
+    def _encode_groups(self, by, n: int, undo: list):
+        """The batch's group ids and the ids it touches; grows every state to hold new
+        groups (``undo`` gets the rollback)."""
+        first = self._by is None
+        if first:
+            for metric in self._metrics.values():
+                if not metric._supports_groups:
+                    raise TypeError(f"{type(metric).__name__} cannot be evaluated by group (by=)")
+            self._by = _ByKeys()
+        by_keys, size, capacity = self._by, len(self._by), self._capacity
+
+        def restore():
+            by_keys.truncate(size)
+            if first:
+                self._by, self._capacity = None, 0
+                for group in self._groups:
+                    group.hist, group.sums, group.pending = None, None, False
+                for metric in self._metrics.values():
+                    metric._set_group_capacity(None)
+                self._plan_for = None
+            elif self._capacity != capacity:
+                self._set_capacity(capacity)
+
+        undo.append(restore)
+        codes = by_keys.encode(by, n)
+        if len(by_keys) > self._capacity:
+            self._set_capacity(max(len(by_keys), 2 * self._capacity, 16))
+        touched = np.flatnonzero(np.bincount(codes, minlength=self._capacity))
+        return codes, touched
+
+    def _set_capacity(self, capacity: int) -> None:
+        """Gives every member (and pending histogram) ``capacity`` group slices."""
+        self._capacity = capacity
+        for metric in self._metrics.values():
+            metric._set_group_capacity(capacity)
+        for group in self._groups:
+            for attr in ("hist", "sums"):
+                value = getattr(group, attr)
+                if value is None:
+                    continue
+                if value.shape[0] >= capacity:
+                    setattr(group, attr, value[:capacity])
+                else:
+                    grown = np.zeros((capacity,) + value.shape[1:], dtype=value.dtype)
+                    grown[:value.shape[0]] = value
+                    setattr(group, attr, grown)
 
     update = update_state
 
@@ -206,18 +385,27 @@ class MetricCollection:
             self._metrics[name]._fusion_prepare(t, p, m)
         return t, p, w, kernel_class, m
 
-    def _run_group(self, group: _Group, t, p, w, kernel_class, m) -> None:
-        if group.hist is None or group.hist.shape[2] != m:
+    def _run_group(self, group: _Group, t, p, w, kernel_class, m, codes=None) -> None:
+        lead = () if codes is None else (self._capacity,)
+        if group.hist is None or group.hist.shape[-1] != m:
             self._flush()
-            group.hist = np.zeros((2, group.thresholds.size + 1, m), dtype=np.int64)
-            group.sums = np.zeros((group.thresholds.size + 1, m)) if group.needs_sums else None
+            group.hist = np.zeros(lead + (2, group.thresholds.size + 1, m), dtype=np.int64)
+            group.sums = (np.zeros(lead + (group.thresholds.size + 1, m))
+                          if group.needs_sums else None)
         backend = _dispatch.cpu_backend(group.key[3])
         holder = _Holder(group.hist)
         sums = group.sums
+        if codes is None:
+            kernel = backend.score_histogram
+        else:
+            grouped = backend.score_histogram_grouped
+
+            def kernel(*args):
+                return grouped(codes, *args)
 
         def call(out, override):
-            return backend.score_histogram(t, p, w if override is None else override,
-                                           group.thresholds, kernel_class, out, sums)
+            return kernel(t, p, w if override is None else override, group.thresholds,
+                          kernel_class, out, sums)
 
         err = run_counting_kernel(holder, w is not None, p.shape, call)
         if err[0]:
@@ -243,27 +431,47 @@ class MetricCollection:
 
         return restore
 
+    @staticmethod
+    def _saved(value, touched):
+        """What restores ``value`` after an update: a copy, or (grouped) the array itself
+        and a copy of the only slices a batch of these groups can change."""
+        if value is None:
+            return None
+        if touched is None:
+            return value.copy(), None
+        return value, value[touched].copy()
+
+    @staticmethod
+    def _restored(saved, touched):
+        if saved is None:
+            return None
+        value, rows = saved
+        if rows is not None:
+            value[touched] = rows  # kernels write grouped states in place
+        return value
+
     @classmethod
-    def _snapshot_metric(cls, metric: Metric):
+    def _snapshot_metric(cls, metric: Metric, touched=None):
         """Restores a metric's attributes, set of variables and their values."""
-        saved = {name: var.value.copy() for name, var in metric._variables.items()}
+        saved = {name: cls._saved(var.value, touched if metric._per_group(name) else None)
+                 for name, var in metric._variables.items()}
         restore_shape = cls._shallow_snapshot(metric)
 
         def restore():
             restore_shape()
             for name, value in saved.items():
-                metric._variables[name].value = value
+                metric._variables[name].value = cls._restored(value, touched)
 
         return restore
 
-    @staticmethod
-    def _snapshot_group(group: _Group):
-        hist = None if group.hist is None else group.hist.copy()
-        sums = None if group.sums is None else group.sums.copy()
+    @classmethod
+    def _snapshot_group(cls, group: _Group, touched=None):
+        hist, sums = cls._saved(group.hist, touched), cls._saved(group.sums, touched)
         pending = group.pending
 
         def restore():
-            group.hist, group.sums, group.pending = hist, sums, pending
+            group.hist, group.sums = cls._restored(hist, touched), cls._restored(sums, touched)
+            group.pending = pending
 
         return restore
 
@@ -274,17 +482,30 @@ class MetricCollection:
                 continue
             for name in group.members:
                 self._metrics[name]._fusion_absorb(group.hist, group.thresholds, group.sums)
-            group.hist = np.zeros_like(group.hist, dtype=np.int64)
+            group.hist = np.zeros_like(group.hist, dtype=np.int64)  # same group capacity
             if group.sums is not None:
                 group.sums = np.zeros_like(group.sums)
             group.pending = False
 
     # ------------------------------------------------------------- results
     def result(self) -> Dict[str, Any]:
-        """``{prefix + name + postfix: metric.result()}``."""
+        """``{prefix + name + postfix: metric.result()}``; grouped, ``{... : {key: result of
+        that group's rows}}`` with keys in increasing order."""
         self._flush()
-        return {f"{self.prefix}{name}{self.postfix}": metric.result()
+        if self._by is None:
+            return {f"{self.prefix}{name}{self.postfix}": metric.result()
+                    for name, metric in self._metrics.items()}
+        keys, order = self._by.keys, self._by.order()
+        return {f"{self.prefix}{name}{self.postfix}": {keys[g]: metric._group_result(g)
+                                                       for g in order}
                 for name, metric in self._metrics.items()}
+
+    @property
+    def group_keys(self) -> Optional[List[Any]]:
+        """The group keys seen (increasing order), or None for an ungrouped collection."""
+        if self._by is None:
+            return None
+        return [self._by.keys[g] for g in self._by.order()]
 
     compute = result
 
@@ -304,7 +525,10 @@ class MetricCollection:
         for group in self._groups:
             group.hist, group.sums, group.pending = None, None, False
         for metric in self._metrics.values():
+            if self._by is not None:
+                metric._set_group_capacity(None)
             metric.reset_state()
+        self._by, self._capacity, self._updated, self._plan_for = None, 0, False, None
 
     reset = reset_states = reset_state
 
@@ -322,24 +546,103 @@ class MetricCollection:
                     f"{list(getattr(other, '_metrics', {}))} and {list(self._metrics)}")
             other._flush()
         self._flush()
+        grouped = [o for o in others if o._by is not None]
+        if grouped and (len(grouped) != len(others) or (self._updated and self._by is None)):
+            raise ValueError("cannot merge grouped (by=) and ungrouped collection states")
+        if not grouped:
+            for name, metric in self._metrics.items():
+                metric.merge_state([other._metrics[name] for other in others])
+            self._updated = self._updated or any(o._updated for o in others)
+            return
+        for other in others:
+            self._merge_grouped(other)
+
+    def _merge_grouped(self, other: "MetricCollection") -> None:
+        """Adds a grouped collection's states, matching groups by key."""
+        if self._by is None:
+            self._by = _ByKeys()
+            for metric in self._metrics.values():
+                if not metric._supports_groups:
+                    raise TypeError(f"{type(metric).__name__} cannot be evaluated by group")
+            self._plan_for = None
+        ids = self._by._ids(other._by.keys)  # their group g is our group ids[g]
+        if len(self._by) > self._capacity:
+            self._set_capacity(max(len(self._by), 2 * self._capacity, 16))
         for name, metric in self._metrics.items():
-            metric.merge_state([other._metrics[name] for other in others])
+            theirs = _copy.deepcopy(other._metrics[name])
+            theirs._regroup(ids, self._capacity)
+            metric.merge_state(theirs)
+        self._updated = True
 
     @property
     def state(self) -> Dict[str, Dict[str, np.ndarray]]:
-        """``{name: metric.state}``."""
+        """``{name: metric.state}`` (grouped: each per-group array has one slice per key of
+        ``_by.keys``, in the order the keys were first seen)."""
         self._flush()
-        return {name: metric.state for name, metric in self._metrics.items()}
+        if self._by is None:
+            return {name: metric.state for name, metric in self._metrics.items()}
+        size = len(self._by)
+        return {name: {k: (v[:size] if metric._per_group(k) else v)
+                       for k, v in metric.state.items()}
+                for name, metric in self._metrics.items()}
 
-    def load_state(self, state: Mapping[str, Mapping[str, Any]]) -> None:
+    def load_state(self, state) -> None:
+        """Replaces every member's state: ``state`` is ``{name: {variable: array}}`` (as
+        ``state`` gives, ungrouped) or the path of a file written by ``save_state``."""
+        if isinstance(state, (str, os.PathLike)):
+            from metricore import saving
+
+            path = os.fspath(state)
+            meta, arrays = saving.read(path)
+            self._load_file_state(meta, arrays, path)
+            return
         if set(state) != set(self._metrics):
             raise ValueError(f"state must have keys {sorted(self._metrics)}; got {sorted(state)}")
         self._flush()
         for name, metric in self._metrics.items():
             metric.load_state(state[name])
+        self._updated = True
+
+    def save_state(self, path) -> None:
+        """Writes the members' configurations and states (and group keys) to ``path``;
+        ``metricore.load(path)`` rebuilds the collection."""
+        from metricore import saving
+
+        keys = None if self._by is None else self._by.keys
+        arrays = {(name, var): value for name, st in self.state.items()
+                  for var, value in st.items()}
+        saving.write(path, "collection", {"config": self.get_config(), "groups": keys}, arrays)
+
+    save = save_state
+
+    def _load_file_state(self, meta, arrays, path) -> None:
+        from metricore import saving
+
+        if meta["kind"] != "collection":
+            raise ValueError(f"{path} holds the state of {meta.get('class_name')}, not of a "
+                             "MetricCollection")
+        theirs = saving._jsonable(meta["config"]["metrics"])
+        mine = saving._jsonable(self.get_config()["metrics"])
+        for spec in list(theirs.values()) + list(mine.values()):
+            for key in ("name", "dtype", "backend"):
+                spec["config"].pop(key, None)
+        if theirs != mine:
+            raise ValueError(f"{path} holds a collection of {theirs}; this one holds {mine}")
+        self.reset_state()
+        keys = meta.get("groups")
+        if keys is not None:
+            self._by = _ByKeys()
+            self._by._ids(keys)
+            self._set_capacity(len(keys))
+        state: Dict[str, Dict[str, np.ndarray]] = {name: {} for name in self._metrics}
+        for (name, var), value in arrays.items():
+            if name not in state:
+                raise ValueError(f"{path} holds state for {name!r}, not in this collection")
+            state[name][var] = value
+        self.load_state(state)
 
     def fresh(self) -> "MetricCollection":
-        """A collection of the same metrics with empty states."""
+        """A collection of the same metrics with empty states (and no groups)."""
         self._flush()
         return MetricCollection({n: m.fresh() for n, m in self._metrics.items()},
                                 prefix=self.prefix, postfix=self.postfix, fuse=self.fuse)
@@ -374,15 +677,18 @@ class MetricCollection:
 
     def __deepcopy__(self, memo):
         self._flush()
-        new = MetricCollection({n: _copy.deepcopy(m, memo) for n, m in self._metrics.items()},
-                               prefix=self.prefix, postfix=self.postfix, fuse=self.fuse)
+        new = MetricCollection.__new__(MetricCollection)
+        new.__setstate__(_copy.deepcopy(self.__getstate__(), memo))
         return new
 
     def __getstate__(self):
         self._flush()
         return {"metrics": self._metrics, "prefix": self.prefix, "postfix": self.postfix,
-                "fuse": self.fuse}
+                "fuse": self.fuse, "by": self._by, "capacity": self._capacity,
+                "updated": self._updated}
 
     def __setstate__(self, state):
         self.__init__(state["metrics"], prefix=state["prefix"], postfix=state["postfix"],
                       fuse=state["fuse"])
+        self._by, self._capacity = state.get("by"), state.get("capacity", 0)
+        self._updated = state.get("updated", True)

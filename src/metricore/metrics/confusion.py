@@ -7,11 +7,10 @@ so a metric of the family writes only its ``result()``.
 
 from __future__ import annotations
 
-from typing import Optional
+
 
 import numpy as np
 
-from metricore import _dispatch
 from metricore import _validation as V
 from metricore import functional as F
 from metricore.metrics.base import Metric, Variable
@@ -48,6 +47,7 @@ class _ThresholdConfusion(Metric):
     """Family base: confusion counts at thresholds, one kernel call per batch."""
 
     _atomic_update = True
+    _supports_groups = True  # by group, via a MetricCollection's shared histogram (no top_k)
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None,
                  backend=None, default_threshold=0.5, per_label=False):
@@ -96,7 +96,7 @@ class _ThresholdConfusion(Metric):
             raise ValueError(
                 f"y_pred has {num_labels} labels but this metric was built for "
                 f"{self.confusion.shape[2]}; got shape {p.shape}")
-        backend = _dispatch.cpu_backend(self.backend)
+        backend = self._backend()
         top_k = self.top_k or 0
         class_id = -1 if self.class_id is None else self.class_id
 
@@ -142,7 +142,8 @@ class _ThresholdConfusion(Metric):
         mine = self._thresholds
         if not (thresholds.size == mine.size and np.array_equal(thresholds, mine)):
             hist = regroup_histogram(hist, thresholds, mine)
-        self.confusion.value = self.confusion.value + np.stack(confusion_from_histogram(hist))
+        self.confusion.value = self.confusion.value + np.stack(confusion_from_histogram(hist),
+                                                               axis=-3)
 
     def _counts(self, row):
         """The pooled counts of one confusion row, shape (T,)."""

@@ -106,29 +106,30 @@ def _logit(thresholds: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ histogram algebra
 def confusion_from_histogram(hist: np.ndarray):
-    """TP, FP, TN, FN at each threshold, each (T, M), from a (2, T + 1, M) histogram.
+    """TP, FP, TN, FN at each threshold, each (..., T, M), from a (..., 2, T + 1, M)
+    histogram (leading axes, such as groups, are kept).
 
     A score in bucket b is predicted positive at threshold t iff b > t.
     """
-    neg, pos = hist[0], hist[1]
-    tp = np.cumsum(pos[::-1], axis=0)[::-1][1:]
-    fp = np.cumsum(neg[::-1], axis=0)[::-1][1:]
-    fn = np.cumsum(pos, axis=0)[:-1]
-    tn = np.cumsum(neg, axis=0)[:-1]
+    neg, pos = hist[..., 0, :, :], hist[..., 1, :, :]
+    tp = np.flip(np.cumsum(np.flip(pos, -2), axis=-2), -2)[..., 1:, :]
+    fp = np.flip(np.cumsum(np.flip(neg, -2), axis=-2), -2)[..., 1:, :]
+    fn = np.cumsum(pos, axis=-2)[..., :-1, :]
+    tn = np.cumsum(neg, axis=-2)[..., :-1, :]
     return tp, fp, tn, fn
 
 
 def regroup_histogram(hist: np.ndarray, fine: np.ndarray, coarse: np.ndarray) -> np.ndarray:
-    """A histogram (K, len(fine) + 1, ...) over ``fine`` thresholds re-bucketed onto
-    ``coarse``, a subset of them."""
+    """A histogram (..., len(fine) + 1, M) over ``fine`` thresholds re-bucketed onto
+    ``coarse``, a subset of them (buckets on the second-to-last axis)."""
     # Fine bucket b holds scores in (fine[b-1], fine[b]]; its coarse bucket counts the coarse
-    # thresholds <= fine[b-1].
+    # thresholds <= fine[b-1]. Every coarse bucket gets at least one fine bucket (coarse is
+    # a subset of fine), so the coarse buckets are sums of runs of consecutive fine ones.
     lower = np.concatenate([[-np.inf], fine])
     target = np.searchsorted(coarse, lower, side="right")
     target[0] = 0
-    out = np.zeros((hist.shape[0], coarse.size + 1) + hist.shape[2:], dtype=hist.dtype)
-    np.add.at(out, (slice(None), target), hist)
-    return out
+    starts = np.searchsorted(target, np.arange(coarse.size + 1), side="left")
+    return np.add.reduceat(hist, starts, axis=-2)
 
 
 def clamp_histogram(hist: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -395,6 +396,11 @@ class _CurveMetric(Metric):
     def _built(self) -> bool:
         return bool(self._variables)
 
+    @property
+    def _supports_groups(self) -> bool:
+        # Binned state is arrays with a group axis; exact mode's row buffers are not (yet).
+        return not self._exact
+
     def reset_state(self):
         self._buffers = _Buffers()
         if self._exact and self.weights is not None:
@@ -447,7 +453,7 @@ class _CurveMetric(Metric):
             self._add_histogram(t, p, w, class_id)
 
     def _add_histogram(self, t, p, w, class_id):
-        backend = _dispatch.cpu_backend(self.backend)
+        backend = self._backend()
         thr = self._kernel_thresholds
         sums = self.sums
         if sums is not None:
@@ -612,7 +618,7 @@ class _CurveMetric(Metric):
         add = hist if same else regroup_histogram(hist, thresholds, mine)
         self.histogram.value = self.histogram.value + add
         if self.sums is not None:
-            add = sums if same else regroup_histogram(sums[None], thresholds, mine)[0]
+            add = sums if same else regroup_histogram(sums, thresholds, mine)
             self.sums.value = self.sums.value + add
 
     # ------------------------------------------------------------- derived

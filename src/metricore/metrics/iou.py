@@ -32,6 +32,8 @@ class ConfusionMatrix(Metric):
 
     _atomic_update = True
 
+    _supports_groups = True
+
     def __init__(self, num_classes, name=None, dtype=None, backend=None, ignore_class=None,
                  sparse_y_true=True, sparse_y_pred=True, axis=-1):
         super().__init__(name=name, dtype=dtype, backend=backend)
@@ -74,7 +76,7 @@ class ConfusionMatrix(Metric):
         V.check_lengths(t.shape[0], y_pred=p)
         w = V.weights(sample_weight, sample_shape)
         w = None if w is None else w.reshape(-1)
-        backend = _dispatch.cpu_backend(self.backend)
+        backend = self._backend()
 
         def call(out, override):
             return backend.confusion_matrix(t, p, w if override is None else override,

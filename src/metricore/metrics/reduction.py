@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from metricore import _dispatch
 from metricore import _validation as V
 from metricore import functional as F
 from metricore._backends.protocol import MomentKind
@@ -20,6 +19,7 @@ class MomentsMetric(Metric):
     """Family base: accumulates [sum w * v, sum w] with the moments kernel."""
 
     _atomic_update = True
+    _supports_groups = True
     _kind = MomentKind.VALUE
     _param = 0.0
 
@@ -30,7 +30,7 @@ class MomentsMetric(Metric):
     def _accumulate(self, t, p, w, out=None, kind=None, param=None):
         """One kernel call adding the rows of a batch into ``out`` (default: the state), all
         or nothing; ``w`` comes from ``V.moment_weights``."""
-        err = _dispatch.cpu_backend(self.backend).moments(
+        err = self._backend().moments(
             self._kind if kind is None else kind, self._param if param is None else param,
             t, p, w, self.moments.value if out is None else out)
         if err[0]:
@@ -77,6 +77,7 @@ class Sum(Metric):
     """
 
     _atomic_update = True
+    _supports_groups = True
 
     def __init__(self, name=None, dtype=None, backend=None):
         super().__init__(name=name, dtype=dtype, backend=backend)
@@ -86,12 +87,12 @@ class Sum(Metric):
         v = V.scores(values, "values")
         w = V.moment_weights(sample_weight, v.shape)
         v = V.rows(v)
-        delta = np.zeros(2)
-        err = _dispatch.cpu_backend(self.backend).moments(MomentKind.VALUE, 0.0, v, v, w, delta)
+        delta = self._zeros((2,))
+        err = self._backend().moments(MomentKind.VALUE, 0.0, v, v, w, delta)
         if err[0]:
             V.raise_for_error(err, y_pred=v, sample_weight=w)
         # The kernel averages over each row's D values; Sum wants the row sums.
-        self.total.value = np.asarray(self.total.value + delta[0] * v.shape[1])
+        self.total.value = np.asarray(self.total.value + delta[..., 0] * v.shape[1])
 
     def result(self):
         return self._cast_result(self.total.value)
@@ -155,6 +156,9 @@ class MeanMetricWrapper(MomentsMetric):
 
     def _accumulate_fn(self, y_true, y_pred, sample_weight, out):
         if isinstance(self._fn, elementwise):
+            if self._group_codes is not None:
+                raise TypeError(f"{type(self).__name__} of an @elementwise function cannot be "
+                                "evaluated by group (by=) yet: wrap an array function instead")
             t, p = V.matching_rows(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
             w = V.moment_weights(sample_weight, p.shape)
             t, p = V.rows(t), V.rows(p)

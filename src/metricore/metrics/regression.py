@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 
-from metricore import _dispatch
 from metricore import _validation as V
 from metricore import functional as F
 from metricore._backends.protocol import MomentKind
@@ -126,6 +125,7 @@ class R2Score(Metric):
     """
 
     _atomic_update = True
+    _supports_groups = True
     _AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
     _COLUMNS = ("count", "shift", "s1", "s2", "sse")
 
@@ -158,10 +158,21 @@ class R2Score(Metric):
         if p.shape[0] == 0:
             return
         w = V.row_weights(sample_weight, p.shape[0])
+        codes = self._group_codes
+        if codes is not None:
+            # One shift for the batch (its first row), re-centred per group as merge does.
+            shift = np.array(t[0], dtype=np.float64)
+            sums = self._zeros((4, p.shape[1]))
+            err = self._backend().column_moments(t, p, w, shift, sums)
+            if err[0]:
+                V.raise_for_error(err, y_true=t, y_pred=p, sample_weight=w)
+            rows = np.bincount(codes, minlength=self._group_capacity) * p.shape[1]
+            self._add_centred(np.moveaxis(sums, -2, 0), shift, rows)
+            return
         first = int(self.num_samples.value) == 0
         shift = np.array(t[0], dtype=np.float64) if first else self.shift.value
         sums = np.zeros((4, p.shape[1]))
-        err = _dispatch.cpu_backend(self.backend).column_moments(t, p, w, shift, sums)
+        err = self._backend().column_moments(t, p, w, shift, sums)
         if err[0]:
             V.raise_for_error(err, y_true=t, y_pred=p, sample_weight=w)
         if first:
@@ -175,25 +186,30 @@ class R2Score(Metric):
         self.s1.value = self.s1.value + s1
         self.s2.value = self.s2.value + s2
         self.sse.value = self.sse.value + sse
-        self.num_samples.value = np.asarray(self.num_samples.value + n)
+        self.num_samples.value = np.asarray(self.num_samples.value + n, dtype=np.int64)
+
+    def _add_centred(self, sums, shift, n):
+        """Adds [count, s1, s2, sse] sums taken around ``shift``, re-centred on this state's
+        shift (which an empty state, or empty group, takes over). Group-wise when grouped."""
+        empty = np.asarray(self.num_samples.value == 0)
+        if empty.any():
+            self.shift.value = np.where(empty[..., None], shift, self.shift.value)
+        d = shift - self.shift.value  # re-center the other sums on our shift
+        w_o, s1_o, s2_o, sse_o = sums
+        self._add(np.stack([w_o, s1_o + w_o * d, s2_o + 2 * d * s1_o + w_o * d * d, sse_o]), n)
 
     def merge_state(self, others):
         others = [others] if isinstance(others, Metric) else list(others)
         for other in others:
             if type(other) is not type(self):
                 self._check_mergeable(other)  # raises the standard error
-            if not other._built or int(other.num_samples.value) == 0:
+            if not other._built or not np.any(other.num_samples.value):
                 continue
             if not self._built:
                 self._build(other.count.shape[0])
             self._check_mergeable(other)
-            if int(self.num_samples.value) == 0:
-                self.shift.value = other.shift.value.copy()
-            d = other.shift.value - self.shift.value  # re-center the other sums on our shift
-            w_o, s1_o = other.count.value, other.s1.value
-            sums = np.stack([w_o, s1_o + w_o * d, other.s2.value + 2 * d * s1_o + w_o * d * d,
-                             other.sse.value])
-            self._add(sums, int(other.num_samples.value))
+            sums = np.stack([other.count.value, other.s1.value, other.s2.value, other.sse.value])
+            self._add_centred(sums, other.shift.value, other.num_samples.value)
 
     def reset_state(self):
         for name in self._COLUMNS:
