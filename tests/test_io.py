@@ -169,12 +169,11 @@ def test_corrupt_csv_names_file_and_column(tmp_path):
 # ------------------------------------------------------------------ scoring
 def test_update_from_files_equals_in_memory(demo, tmp_path):
     csv = write_demo(str(tmp_path / "demo.csv"), 20_000, seed=1)
-    table = pq.read_table(demo)
-    y, p, w = (table[c].to_numpy() for c in ("label", "score", "weight"))
-    ref = mc.MetricCollection([mc.AUC(), mc.TruePositives(), mc.BinaryAccuracy()])
-    ref.update_state(y, p, w)
     cols = io.Columns("label", ["score"], "weight")
-    for path in (demo, csv):
+    for path, table in ((demo, pq.read_table(demo)), (csv, pacsv.read_csv(csv))):
+        y, p, w = (table[c].to_numpy() for c in ("label", "score", "weight"))
+        ref = mc.MetricCollection([mc.AUC(), mc.TruePositives(), mc.BinaryAccuracy()])
+        ref.update_state(y, p, w)
         got = ref.fresh()
         infos = io.inspect_files(io.find_files([path]), cols)
         assert io.update_from_files(got, infos, cols, batch_size=1000) == 20_000

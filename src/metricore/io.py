@@ -201,10 +201,17 @@ class FileInfo:
         return self.__dict__.copy()
 
 
-def _arrow_error_types():
-    import pyarrow as pa
+_ERRORS: Tuple[type, ...] = ()
 
-    return (pa.ArrowException, OSError)
+
+def _arrow_error_types() -> Tuple[type, ...]:
+    """pyarrow's exception types (and OSError), imported once."""
+    global _ERRORS
+    if not _ERRORS:
+        import pyarrow as pa
+
+        _ERRORS = (pa.ArrowException, OSError)
+    return _ERRORS
 
 
 def inspect_files(files: Sequence[Tuple[str, str]], columns: Optional[Columns] = None,
@@ -240,16 +247,22 @@ def inspect_files(files: Sequence[Tuple[str, str]], columns: Optional[Columns] =
 
 
 def _csv_header(path: str, delimiter: Optional[str]) -> List[str]:
-    import pyarrow.csv as pacsv
+    import csv
+    import pyarrow as pa
 
+    if delimiter is None:
+        delimiter = "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else ","
     try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16),
-                                parse_options=_csv_parse_options(path, delimiter))
-        names = list(reader.schema.names)
-        reader.close()
-        return names
+        with pa.input_stream(path, compression="detect") as stream:
+            head = stream.read(1 << 16)
     except _arrow_error_types() as exc:
         raise DataError(f"cannot read the CSV header ({_short(exc)})", path=path) from None
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    line = text.splitlines()[0] if text else ""
+    names = next(csv.reader([line], delimiter=delimiter), [])
+    if not line.strip() or not names:
+        raise DataError("the CSV file is empty (no header row)", path=path)
+    return names
 
 
 def _csv_parse_options(path: str, delimiter: Optional[str]):
@@ -308,6 +321,7 @@ def _numeric(arr, name: str, what: str, where: dict) -> np.ndarray:
         arr = arr.dictionary_decode()
     t = arr.type
     if not (pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t) or pt.is_decimal(t)):
+        where.pop("row")
         raise DataError(f"holds {t} values; {what} must be numeric (integers, bools or floats)",
                         column=name, **where)
     if arr.null_count:
@@ -343,6 +357,7 @@ def _list_scores(arr, name: str, where: dict) -> np.ndarray:
         values = arr.flatten()
     vt = values.type
     if not (pt.is_integer(vt) or pt.is_floating(vt)):
+        where.pop("row")
         raise DataError(f"holds lists of {vt}; scores must be numeric", column=name, **where)
     if values.null_count:
         i = _first_null(values) // max(c, 1)
@@ -508,19 +523,27 @@ def _locate_parquet_error(pf, path, row_group, names, exc) -> DataError:
 _CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 
 
-def _csv_tables(info: FileInfo, names: List[str], block_size: int, delimiter: Optional[str]):
+def _csv_tables(info: FileInfo, names: List[str], block_size: int, delimiter: Optional[str],
+                float_columns: Sequence[str] = ()):
+    """Yields (record batch, None, first row) of a CSV file; ``float_columns`` are parsed as
+    float64 (so a stray word fails there, naming the column, instead of turning the
+    column into strings)."""
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    errors = _arrow_error_types()
     row = 0
+    reader = None
     try:
         reader = pacsv.open_csv(
             info.path, read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
             parse_options=_csv_parse_options(info.path, delimiter),
-            convert_options=pacsv.ConvertOptions(include_columns=names))
+            convert_options=pacsv.ConvertOptions(
+                include_columns=names, column_types={c: pa.float64() for c in float_columns}))
         for rb in reader:
             yield rb, None, row
             row += rb.num_rows
-    except _arrow_error_types() as exc:
+    except errors as exc:
         text = _short(exc)
         column = None
         m = _CSV_COLUMN.search(text)
@@ -528,6 +551,9 @@ def _csv_tables(info: FileInfo, names: List[str], block_size: int, delimiter: Op
             column = info.columns[int(m.group(1))]
         raise DataError(f"cannot parse the CSV after row {row} ({text})", path=info.path,
                         column=column) from None
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 _END = object()
@@ -551,7 +577,10 @@ def iter_batches(infos: Sequence[FileInfo], columns: Columns, batch_size: int = 
             if info.format == "parquet":
                 tables = _parquet_tables(info, names, batch_size)
             else:
-                tables = _csv_tables(info, names, max(batch_size * 16, 1 << 20), csv_delimiter)
+                floats = [c for c in columns.y_pred + [columns.weight]
+                          if c is not None and c not in columns.by and c != columns.y_true]
+                tables = _csv_tables(info, names, max(batch_size * 16, 1 << 20), csv_delimiter,
+                                     floats)
             for table, rg, row in tables:
                 yield table_to_batch(table, columns, info.path, rg, row)
 

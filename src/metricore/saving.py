@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -58,7 +59,7 @@ def write(path: PathLike, kind: str, description: Dict[str, Any],
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             "metricore_version": metricore.__version__, "kind": kind,
             **_jsonable(description), "arrays": [list(n) for n in names]}
-    payload = {f"a{i}": np.ascontiguousarray(arrays[n]) for i, n in enumerate(names)}
+    payload = {f"a{i}": np.asarray(arrays[n], order="C") for i, n in enumerate(names)}
     payload[_META] = np.array(json.dumps(meta))
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -87,7 +88,7 @@ def read(path: PathLike) -> Tuple[Dict[str, Any], Dict[Tuple[str, ...], np.ndarr
                     f"(metricore {meta.get('metricore_version')}); this metricore reads "
                     f"version {FORMAT_VERSION}")
             arrays = {tuple(n): z[f"a{i}"] for i, n in enumerate(meta["arrays"])}
-    except (OSError, EOFError, json.JSONDecodeError, KeyError) as e:
+    except (OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, KeyError) as e:
         raise ValueError(f"cannot read metricore state file {path}: {e}") from None
     except ValueError as e:
         if str(e).startswith(path):

@@ -201,6 +201,11 @@ class Metric:
             meta, arrays = saving.read(path)
             self._load_file_state(meta, arrays, path)
             return
+        self._load_arrays(state)
+
+    def _load_arrays(self, state: Dict[str, Any]) -> None:
+        """``load_state`` of a mapping; metrics whose set of variables depends on the
+        data (built lazily) override this."""
         missing = set(self._variables) ^ set(state)
         if missing:
             raise ValueError(
@@ -527,6 +532,24 @@ class _GroupedCalls:
                 f"{self._backend.name} backend has no grouped {family} kernel")
         codes = self._codes
         return lambda *args: twin(codes, *args)
+
+    def threshold_counts(self, y_true, y_pred, sample_weight, thresholds, top_k, class_id, out):
+        """Grouped threshold counts: a grouped score histogram of the batch's groups only,
+        then cumulative sums (counts at a threshold are sums of histogram buckets)."""
+        from metricore.metrics.curves import confusion_from_histogram
+
+        if top_k:
+            raise TypeError(f"{self._owner} with top_k cannot be evaluated by group (by=)")
+        codes = self._codes
+        touched = np.flatnonzero(np.bincount(codes, minlength=out.shape[0]))
+        compact = np.zeros(out.shape[0], dtype=np.int64)  # group id -> row of the histogram
+        compact[touched] = np.arange(touched.size)
+        hist = np.zeros((touched.size, 2, thresholds.size + 1, out.shape[-1]), dtype=out.dtype)
+        err = self._backend.score_histogram_grouped(
+            compact[codes], y_true, y_pred, sample_weight, thresholds, class_id, hist, None)
+        if err[0] == 0:
+            out[touched] += np.stack(confusion_from_histogram(hist), axis=-3)
+        return err
 
 
 def _snake_case(name: str) -> str:

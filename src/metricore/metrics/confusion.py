@@ -47,7 +47,6 @@ class _ThresholdConfusion(Metric):
     """Family base: confusion counts at thresholds, one kernel call per batch."""
 
     _atomic_update = True
-    _supports_groups = True  # by group, via a MetricCollection's shared histogram (no top_k)
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None,
                  backend=None, default_threshold=0.5, per_label=False):
@@ -76,6 +75,10 @@ class _ThresholdConfusion(Metric):
     @property
     def thresholds(self):
         return self._thresholds.tolist()
+
+    @property
+    def _supports_groups(self) -> bool:
+        return self.top_k is None  # grouped counts come from a grouped score histogram
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         t, p = V.matching_rows(V.labels(y_true, "y_true"), V.scores(y_pred, "y_pred"))
@@ -166,11 +169,11 @@ class _ThresholdConfusion(Metric):
                 "confusion", shape=built[0].confusion.shape, dtype=np.int64)
         super().merge_state(built)
 
-    def load_state(self, state):
+    def _load_arrays(self, state):
         if self.confusion is None and "confusion" in state:
             self.confusion = self.add_weight(
                 "confusion", shape=np.shape(state["confusion"]), dtype=np.int64)
-        super().load_state(state)
+        super()._load_arrays(state)
 
     def reset_state(self):
         if self._per_label and self.confusion is not None:

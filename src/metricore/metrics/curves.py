@@ -525,11 +525,11 @@ class _CurveMetric(Metric):
         self._buffers[var.name] = (buf, n + k)
         var.value = buf[:n + k]
 
-    def load_state(self, state):
+    def _load_arrays(self, state):
         if not self._exact:
             if not self._built and "histogram" in state:
                 self._build(np.asarray(state["histogram"]).shape[2])
-            return super().load_state(state)
+            return super()._load_arrays(state)
         if not self._built:
             scores = np.asarray(state["scores"])
             if self._mode in ("per_label", "multiclass", "multiclass_micro"):

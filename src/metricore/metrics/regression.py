@@ -211,6 +211,11 @@ class R2Score(Metric):
             sums = np.stack([other.count.value, other.s1.value, other.s2.value, other.sse.value])
             self._add_centred(sums, other.shift.value, other.num_samples.value)
 
+    def _load_arrays(self, state):
+        if not self._built and "count" in state:
+            self._build(np.shape(state["count"])[-1])
+        super()._load_arrays(state)
+
     def reset_state(self):
         for name in self._COLUMNS:
             self._variables.pop(name, None)
