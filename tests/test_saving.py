@@ -97,19 +97,19 @@ def test_function_wrappers_refuse_to_save(tmp_path):
 def test_collection_round_trip_and_config_check(backend, rng, tmp_path):
     coll = mc.MetricCollection({"acc": mc.BinaryAccuracy(backend=backend),
                                 "auc": mc.AUC(backend=backend),
-                                "r2": mc.R2Score(backend=backend)})
+                                "mse": mc.MeanSquaredError(backend=backend)})
     t, p = rng.integers(0, 2, 300), rng.random(300)
     coll.update_state(t, p)
     path = tmp_path / "c.npz"
     coll.save_state(path)
     loaded = mc.load(path)
-    assert list(loaded.keys()) == ["acc", "auc", "r2"]
+    assert list(loaded.keys()) == ["acc", "auc", "mse"]
     for name, value in coll.result().items():
         assert _same(loaded.result()[name], value)
     other = mc.MetricCollection({"acc": mc.BinaryAccuracy(threshold=0.7), "auc": mc.AUC(),
-                                 "r2": mc.R2Score()})
+                                 "mse": mc.MeanSquaredError()})
     with pytest.raises(ValueError, match="collection of"):
         other.load_state(path)
-    same = mc.MetricCollection({"acc": mc.BinaryAccuracy(), "auc": mc.AUC(), "r2": mc.R2Score()})
+    same = mc.MetricCollection({"acc": mc.BinaryAccuracy(), "auc": mc.AUC(), "mse": mc.MeanSquaredError()})
     same.load_state(path)
     assert _same(same.result()["auc"], coll.result()["auc"])
