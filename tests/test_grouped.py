@@ -15,9 +15,9 @@ import metricore as mc
 from conftest import batches
 from test_lifecycle import CASES, _same
 
-# Cases a grouped collection refuses (TypeError naming the metric): exact-mode curves keep
-# row buffers, top_k threshold counts have no grouped kernel.
-UNGROUPABLE = {"AUCExact", "AUROCMulticlass", "AveragePrecision", "Recall"}
+# Cases a grouped collection refuses (TypeError naming the metric): top_k threshold counts
+# have no grouped kernel.
+UNGROUPABLE = {"Recall"}
 GROUPABLE = sorted(set(CASES) - UNGROUPABLE)
 
 
@@ -207,11 +207,44 @@ def test_ungroupable_metrics_say_so(case, backend, rng):
     assert coll.group_keys is None
 
 
+def _with_exact(backend):
+    coll = _binary_collection(backend)
+    metrics = dict(coll.items())
+    metrics["exact_auroc"] = mc.AUROC(task="binary", backend=backend)
+    metrics["exact_ap"] = mc.AveragePrecision(task="binary", backend=backend)
+    return mc.MetricCollection(metrics)
+
+
+def test_exact_curves_by_group_merge_by_key(backend, rng):
+    n = 3000
+    t, p, w = rng.integers(0, 2, n), rng.random(n).astype(np.float32), rng.random(n)
+    keys = rng.integers(0, 6, n)
+    whole, a, b = _with_exact(backend), _with_exact(backend), _with_exact(backend)
+    half = n // 2
+    whole.update_state(t, p, w, by=keys)
+    a.update_state(t[:half], p[:half], w[:half], by=keys[:half])
+    b.update_state(t[half:], p[half:], w[half:], by=keys[half:] + 3)  # keys 3.. shared
+    b_state = pickle.loads(pickle.dumps(b))
+    expected = {}
+    for name, metric in _with_exact(backend).items():
+        expected[name] = _per_group_reference(lambda: metric.fresh(), t, p, keys, w)
+        _assert_grouped_equal(whole.result()[name], expected[name], name)
+    a.merge_state(b_state)
+    merged = a.result()["exact_auroc"]
+    assert sorted(merged) == list(range(9))
+    for key in (0, 1, 2, 6, 7, 8):
+        rows = (np.arange(n) < half) & (keys == key) if key < 3 else (
+            (np.arange(n) >= half) & (keys + 3 == key))
+        m = mc.AUROC(task="binary", backend=backend)
+        m.update_state(t[rows], p[rows], w[rows])
+        assert _same(merged[key], m.result()), key
+
+
 def test_grouped_state_saves_and_loads(backend, rng, tmp_path):
     n = 1000
     t, p = rng.integers(0, 2, n), rng.random(n)
     keys = np.array(["a", "b", "c"])[rng.integers(0, 3, n)]
-    coll = _binary_collection(backend)
+    coll = _with_exact(backend)
     coll.update_state(t, p, by=keys)
     path = tmp_path / "state.npz"
     coll.save_state(path)

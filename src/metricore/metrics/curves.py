@@ -396,16 +396,49 @@ class _CurveMetric(Metric):
     def _built(self) -> bool:
         return bool(self._variables)
 
-    @property
-    def _supports_groups(self) -> bool:
-        # Binned state is arrays with a group axis; exact mode's row buffers are not (yet).
+    _supports_groups = True
+
+    def _per_group(self, name: str) -> bool:
+        # Binned: arrays with a leading group axis. Exact: row buffers, plus a "groups"
+        # buffer holding each row's group id.
         return not self._exact
+
+    def _group_view(self, g: int):
+        if not self._exact:
+            return super()._group_view(g)
+        var = self._variables.get("groups")
+        if var is None:  # no rows yet
+            return {name: v.value[:0] for name, v in self._variables.items()}
+        groups = var.value
+        cached = self._buffers.get("__order__")  # dropped with the buffers on copies
+        if cached is None or cached[0] is not groups:
+            order = np.argsort(groups, kind="stable")  # one sort serves every group
+            cached = self._buffers["__order__"] = (groups, order, groups[order])
+        _, order, sorted_groups = cached
+        lo, hi = np.searchsorted(sorted_groups, [g, g + 1])
+        rows = order[lo:hi]
+        return {name: var.value[rows] for name, var in self._variables.items()}
+
+    def _regroup(self, mapping, capacity):
+        if self._exact and "groups" in self._variables:
+            var = self._variables["groups"]
+            var.value = mapping[var.value]
+            self._buffers.pop("groups", None)
+        super()._regroup(mapping, capacity)
+
+    def _row_groups(self):
+        """The exact state's per-row group ids (created empty by the first grouped batch)."""
+        var = self._variables.get("groups")
+        if var is None:
+            var = self.add_weight("groups", shape=(0,), dtype=np.int64)
+        return var
 
     def reset_state(self):
         self._buffers = _Buffers()
         if self._exact and self.weights is not None:
             del self._variables["weights"]
             self.weights = None
+        self._variables.pop("groups", None)
         super().reset_state()
 
     def _m(self) -> int:
@@ -492,6 +525,9 @@ class _CurveMetric(Metric):
             s, y = p, t.reshape(-1, 1)
             ws = w
         y = y.astype(self.labels.dtype, copy=False)
+        if self._group_codes is not None:
+            codes = self._group_codes
+            self._append(self._row_groups(), np.repeat(codes, s.shape[0] // max(codes.size, 1)))
         if ws is not None:
             self._ensure_weights()
         if self.weights is not None:
@@ -540,6 +576,8 @@ class _CurveMetric(Metric):
         elif self.weights is not None:
             del self._variables["weights"]
             self.weights = None
+        if "groups" in state:
+            self._row_groups()
         missing = set(self._variables) ^ set(state)
         if missing:
             raise ValueError(f"state for {type(self).__name__} must have keys "
@@ -547,9 +585,9 @@ class _CurveMetric(Metric):
         arrays = {k: np.array(state[k]) for k in self._variables}
         n = arrays["scores"].shape[0]
         for k, a in arrays.items():
-            if a.ndim != 2 or a.shape[0] != n or a.shape[1] != self._variables[k].value.shape[1]:
-                raise ValueError(f"state[{k!r}] must have shape ({n}, "
-                                 f"{self._variables[k].value.shape[1]}); got {a.shape}")
+            want = (n,) + self._variables[k].value.shape[1:]
+            if a.shape != want:
+                raise ValueError(f"state[{k!r}] must have shape {want}; got {a.shape}")
         self._buffers = _Buffers()
         for k, a in arrays.items():
             self._variables[k].value = a
@@ -575,6 +613,8 @@ class _CurveMetric(Metric):
                 self._append(self.weights, theirs)
             self._append(self.scores, other.scores.value)
             self._append(self.labels, other.labels.value)
+            if "groups" in other._variables:
+                self._append(self._row_groups(), other._variables["groups"].value)
 
     def _check_mergeable(self, other):
         if type(other) is not type(self):
