@@ -18,19 +18,17 @@ metrics_sk = pytest.importorskip("sklearn.metrics")
 
 import metricore as mc  # noqa: E402
 from metricore import cli  # noqa: E402
-from metricore._demo import SEGMENTS, demo_table, write_demo  # noqa: E402
+from metricore._demo import SEGMENTS, write_demo  # noqa: E402
 
 N = 30_000
 BINARY = ["auroc", "average_precision", "auc", "binary_accuracy", "precision", "recall",
           "true_positives", "false_positives"]
 
 
-def _groups_work(specs=("auc", "binary_accuracy", "true_positives")):
-    return cli.groups_work(list(specs))
-
-
-needs_groups = pytest.mark.skipif(not _groups_work(),
-                                  reason="grouped kernels (by=) not available yet")
+# The metrics the grouped tests use: those that can be evaluated by group in this build.
+GROUP_SPECS = [s for s in ("auroc", "average_precision", "auc", "binary_accuracy", "precision",
+                           "true_positives") if cli.groups_work([s])]
+needs_groups = pytest.mark.skipif(not GROUP_SPECS, reason="no metric can be grouped (by=)")
 needs_save = pytest.mark.skipif(not hasattr(mc.MetricCollection, "save_state")
                                 or not hasattr(mc, "load"), reason="save_state/load missing")
 
@@ -132,6 +130,15 @@ def test_table_output_and_duplicate_names(capsys, data):
     assert err == ""  # no progress bar when stderr is not a terminal
 
 
+def test_undefined_metric_warns_in_one_line(capsys, tmp_path):
+    path = tmp_path / "negatives.csv"
+    path.write_text("label,score\n0,0.2\n0,0.7\n")
+    code, out, err = run(capsys, "score", path, "--y-true", "label", "--y-pred", "score",
+                         "-m", "auroc", "--json")
+    assert code == 0 and json.loads(out) == {"auroc": None}
+    assert err.startswith("metricore: warning:") and "Traceback" not in err
+
+
 def test_progress_bar_when_asked(capsys, data):
     code, out, err = run(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred",
                          "score", "-m", "auc", "--progress")
@@ -151,7 +158,7 @@ def test_backend_and_no_fuse_same_numbers(capsys, data):
 # ------------------------------------------------------------------ groups
 @needs_groups
 def test_grouped_equals_per_group_runs(capsys, data):
-    specs = ["auc", "binary_accuracy", "precision", "true_positives"]
+    specs = GROUP_SPECS
     got = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred", "score",
                    "--weight", "weight", "--by", "segment", *metric_args(specs))
     table = data["table"]
@@ -165,11 +172,14 @@ def test_grouped_equals_per_group_runs(capsys, data):
         ref.update_state(y[m], p[m], w[m])
         for name, value in ref.result().items():
             assert got[name][g] == pytest.approx(float(value), rel=1e-12, abs=1e-12), (name, g)
+        if "auroc" in got:
+            assert got["auroc"][g] == pytest.approx(
+                metrics_sk.roc_auc_score(y[m], p[m], sample_weight=w[m]), rel=1e-12)
 
 
 @needs_groups
 def test_grouped_by_two_columns_nests_and_table(capsys, data):
-    specs = ["true_positives", "binary_accuracy"]
+    specs = GROUP_SPECS[:2]
     got = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred", "score",
                    "--by", "segment", "--by", "class", *metric_args(specs))
     table = data["table"]
@@ -178,19 +188,37 @@ def test_grouped_by_two_columns_nests_and_table(capsys, data):
     for g in SEGMENTS:
         for c in range(5):
             m = (seg == g) & (cls == c)
-            assert got["true_positives"][g][str(c)] == int(np.sum((p[m] > 0.5) & (y[m] == 1)))
+            ref = cli.build_collection(specs)
+            ref.update_state(y[m], p[m])
+            for name, value in ref.result().items():
+                assert got[name][g][str(c)] == pytest.approx(float(value), rel=1e-12)
     code, out, _ = run(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred",
                        "score", "--by", "segment", "--by", "class", *metric_args(specs))
     assert code == 0 and "segment" in out and "class" in out
 
 
 @needs_groups
-def test_grouped_integer_keys(capsys, data):
+def test_grouped_integer_keys_and_nulls(capsys, data, tmp_path):
+    spec = GROUP_SPECS[-1]
     got = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred", "score",
-                   "--by", "class", "-m", "true_positives")
+                   "--by", "class", "-m", spec)
     y, p, cls = (col(data["table"], c) for c in ("label", "score", "class"))
-    assert got["true_positives"] == {str(c): int(np.sum((p > 0.5) & (y == 1) & (cls == c)))
-                                     for c in range(5)}
+    expected = {}
+    for c in range(5):
+        ref = cli.build_collection([spec])
+        ref.update_state(y[cls == c], p[cls == c])
+        expected[str(c)] = pytest.approx(float(ref.result()[spec]), rel=1e-12)
+    name = cli.build_collection([spec]).keys()
+    assert got[list(name)[0]] == expected
+    seg = data["table"]["segment"].to_pylist()
+    seg[:1000] = [None] * 1000  # a null group key is the group null
+    t = data["table"].set_column(data["table"].schema.get_field_index("segment"), "segment",
+                                 pa.array(seg))
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(t, str(path))
+    got = run_json(capsys, "score", path, "--y-true", "label", "--y-pred", "score",
+                   "--by", "segment", "-m", spec)
+    assert set(got[list(name)[0]]) == set(SEGMENTS) | {"null"}
 
 
 # ------------------------------------------------------------------ states
@@ -222,7 +250,7 @@ def test_save_merge_load_round_trip(capsys, data, tmp_path):
 @needs_save
 @needs_groups
 def test_grouped_save_merge(capsys, data, tmp_path):
-    specs = ["auc", "true_positives"]
+    specs = GROUP_SPECS
     whole = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred",
                      "score", "--by", "segment", *metric_args(specs))
     states = []
@@ -329,7 +357,7 @@ def test_data_errors_exit_1_naming_file_column_row(capsys, data, tmp_path, case)
     assert code == 1, (out, err)
     assert f"{case}.parquet" in err and f"column {column!r}" in err
     if row is not None:
-        assert f"row group 2" in err and f"row {row}" in err
+        assert "row group 2" in err and f"row {row}" in err
     assert "Traceback" not in err and out == ""
 
 

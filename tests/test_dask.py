@@ -1,7 +1,6 @@
 """metricore.dask.score on a LocalCluster: per-partition states, tree-merged, equal the
 single-process results (counts exactly, floats to rounding)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -20,15 +19,15 @@ from metricore._demo import SEGMENTS, write_demo  # noqa: E402
 N = 40_000
 SPECS = ["auc", "auroc", "binary_accuracy", "true_positives", "precision:thresholds=[0.3,0.7]"]
 
-needs_groups = pytest.mark.skipif(not cli.groups_work(["auc", "binary_accuracy",
-                                                       "true_positives"]),
-                                  reason="grouped kernels (by=) not available yet")
+GROUP_SPECS = [s for s in ("auroc", "auc", "binary_accuracy", "true_positives")
+               if cli.groups_work([s])]
+needs_groups = pytest.mark.skipif(not GROUP_SPECS, reason="no metric can be grouped (by=)")
 
 
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as c:
             yield c
 
@@ -112,7 +111,7 @@ def test_list_column_files(client, files):
 
 @needs_groups
 def test_grouped_equals_per_group(client, files):
-    specs = ["auc", "binary_accuracy", "true_positives"]
+    specs = GROUP_SPECS
     got = mdask.score(files["paths"], cli.build_collection(specs), y_true="label",
                       y_pred="score", sample_weight="weight", by="segment",
                       rows_per_task=5_000, client=client)
@@ -127,13 +126,13 @@ def test_grouped_equals_per_group(client, files):
 def test_grouped_dataframe(client, files):
     frame = dd.from_pandas(files["table"].select(["label", "score", "segment"]).to_pandas(),
                            npartitions=4)
-    got = mdask.score(frame, ["true_positives"], y_true="label", y_pred="score",
-                      by="segment", client=client)
+    got = mdask.score(frame, GROUP_SPECS, y_true="label", y_pred="score", by="segment",
+                      client=client)
     seg = np.array(files["table"]["segment"].to_pylist())
-    y, p = files["table"]["label"].to_numpy(), files["table"]["score"].to_numpy()
     for g in SEGMENTS:
-        m = seg == g
-        assert int(got["true_positives"][g]) == int(np.sum((p[m] > 0.5) & (y[m] == 1)))
+        ref = reference(GROUP_SPECS, files["table"], weighted=False, mask=seg == g)
+        for name, value in ref.items():
+            assert float(got[name][g]) == pytest.approx(float(value), rel=1e-12, abs=1e-12)
 
 
 def test_data_error_from_worker_names_file(client, files, tmp_path):
@@ -182,3 +181,22 @@ def test_score_state_can_be_saved(client, files, tmp_path):
     path = str(tmp_path / "s.npz")
     state.save_state(path)
     assert float(mc.load(path).result()["auc"]) == pytest.approx(float(state.result()["auc"]))
+
+
+def test_cli_workers_option_starts_a_local_cluster(files, capsys, tmp_path):
+    import json
+
+    args = ["score", *files["paths"], "--y-true", "label", "--y-pred", "score", "-m",
+            "true_positives", "--workers", "2", "--json"]
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    y, p = files["table"]["label"].to_numpy(), files["table"]["score"].to_numpy()
+    assert json.loads(out)["true_positives"] == int(np.sum((p > 0.5) & (y == 1)))
+    bad = tmp_path / "bad.parquet"
+    labels = files["table"]["label"].to_numpy().copy()
+    labels[123] = 5
+    pq.write_table(files["table"].set_column(0, "label", pa.array(labels)), str(bad))
+    code = cli.main(args[:1] + [str(bad)] + args[1 + len(files["paths"]):])
+    out, err = capsys.readouterr()
+    assert code == 1 and "bad.parquet" in err and "row 123" in err  # DataError from a process

@@ -53,6 +53,7 @@ from metricore.metrics import (
     UndefinedMetricWarning,
     Variable,
     elementwise,
+    get,
 )
 
 from metricore.saving import load

@@ -70,6 +70,23 @@ def supports_groups() -> bool:
     return "by" in inspect.signature(metricore.MetricCollection.update_state).parameters
 
 
+def results_with_warnings(target):
+    """``target.result()``, its warnings (e.g. an undefined AUC) printed once each to stderr
+    as one line, not as Python's file:line warning text."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = target.result()
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if text not in seen:
+            seen.add(text)
+            click.echo(f"metricore: warning: {text}", err=True)
+    return results
+
+
 def groups_work(specs: Sequence[str]) -> bool:
     """Whether these binary metrics can be evaluated by group here (a 2-row dry run)."""
     if not supports_groups():
@@ -305,7 +322,7 @@ def score(paths, y_true, y_pred, weight, by, metrics, fmt, delimiter, as_json, s
             rows = io.update_from_files(collection, infos, columns, batch_size=batch_size,
                                         progress=bar, csv_delimiter=delimiter)
     elapsed = time.perf_counter() - start
-    results = collection.result()
+    results = results_with_warnings(collection)
     if save_state:
         collection.save_state(save_state)
     title = None if as_json else (
@@ -331,7 +348,7 @@ def _score_dask(files, collection, columns, scheduler, workers, batch_size, deli
                 raise UsageError(f"--scheduler {scheduler!r}: cannot connect ({exc})") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")
             client = Client(cluster)
         try:
             state, rows = mdask.score_files(files, collection, columns, client=client,
@@ -373,7 +390,7 @@ def merge(states, output, as_json, quiet):
     if output:
         merged.save_state(output) if hasattr(merged, "save_state") else merged.save(output)
     if not quiet:
-        results = merged.result()
+        results = results_with_warnings(merged)
         if not isinstance(results, dict):
             results = {merged.name: results}
         print_results(results, as_json)

@@ -307,6 +307,26 @@ def _single(col):
     return col
 
 
+def _to_numpy(arr) -> np.ndarray:
+    """A null-free Arrow array of a fixed-width numeric or bool type as NumPy: a view of
+    Arrow's buffer (bools unpacked from their bits). Reads the buffers directly, because
+    pyarrow's ``to_numpy`` imports pandas on first use (half a second of start-up)."""
+    import pyarrow.types as pt
+
+    t = arr.type
+    n = len(arr)
+    if pt.is_boolean(t):
+        bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+        first = arr.offset
+        out = np.unpackbits(bits[first // 8:(first + n + 7) // 8 + 1], bitorder="little")
+        return out[first % 8:first % 8 + n].view(np.bool_)
+    if pt.is_integer(t) or pt.is_floating(t):
+        dtype = np.dtype(t.to_pandas_dtype())
+        return np.frombuffer(arr.buffers()[1], dtype=dtype, count=n, offset=arr.offset *
+                             dtype.itemsize)
+    return arr.to_numpy(zero_copy_only=False)
+
+
 def _first_null(arr) -> int:
     import pyarrow.compute as pc
 
@@ -330,7 +350,7 @@ def _numeric(arr, name: str, what: str, where: dict) -> np.ndarray:
                         row=where.pop("row") + i, **where)
     if pt.is_decimal(t):
         arr = arr.cast(pa.float64())
-    return arr.to_numpy(zero_copy_only=False)
+    return _to_numpy(arr)
 
 
 def _list_scores(arr, name: str, where: dict) -> np.ndarray:
@@ -363,7 +383,7 @@ def _list_scores(arr, name: str, where: dict) -> np.ndarray:
         i = _first_null(values) // max(c, 1)
         raise DataError("null score inside a list", column=name, row=where.pop("row") + i,
                         **where)
-    return values.to_numpy(zero_copy_only=False).reshape(n, c)
+    return _to_numpy(values).reshape(n, c)
 
 
 def _scores(arrays, names: List[str], where: dict) -> np.ndarray:
@@ -400,7 +420,7 @@ def group_keys(arrays) -> Any:
     if len(arrays) == 1:
         arr = arrays[0]
         if pt.is_integer(arr.type) and not arr.null_count:
-            return arr.to_numpy()
+            return _to_numpy(arr)
         if pt.is_dictionary(arr.type):
             return arr
         return pc.dictionary_encode(arr, null_encoding="encode")
@@ -703,6 +723,11 @@ def update_from_files(target, infos: Sequence[FileInfo], columns: Columns,
             if isinstance(exc, (DataError, UsageError)):
                 raise
             raise kernel_error(exc, batch, columns, target) from None
+        except (AttributeError, NotImplementedError) as exc:
+            if not grouped:
+                raise
+            raise UsageError(f"these metrics cannot be evaluated by group (--by) here: "
+                             f"{exc}") from None
         total += batch.num_rows
         if progress is not None:
             progress(batch.num_rows)

@@ -32,6 +32,7 @@ from metricore.metrics.curves import (
     UndefinedMetricWarning,
 )
 from metricore.metrics.iou import ConfusionMatrix, MeanIoU
+from metricore.metrics.registry import get
 from metricore.metrics.reduction import Mean, MeanMetricWrapper, Sum, SumMetricWrapper, elementwise
 from metricore.metrics.regression import (
     CosineSimilarity,
