@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "metricore/errors.hpp"
 #include "metricore/strided.hpp"
@@ -129,9 +130,17 @@ inline void require_shape(const char* fn, const char* name, const ArrayRef& a,
                  ", got " + shape_string(a.shape, a.shape + a.ndim));
 }
 
+// `shape` with a leading axis of G groups when G >= 0 (a grouped twin's state array).
+inline std::vector<int64_t> with_groups(int64_t G, std::initializer_list<int64_t> shape) {
+  std::vector<int64_t> s;
+  if (G >= 0) s.push_back(G);
+  s.insert(s.end(), shape);
+  return s;
+}
+
 // The state array: C-contiguous, aligned, writeable, of this dtype and shape.
 inline void* output(const char* fn, py::array& out, Dtype dtype,
-                    std::initializer_list<int64_t> shape, const char* name = "out") {
+                    const std::vector<int64_t>& shape, const char* name = "out") {
   const std::string nm(name);
   const auto dt = storage_dtype(out);
   if (!dt || *dt != dtype || out.dtype().kind() == 'b')
@@ -167,5 +176,18 @@ class __attribute__((visibility("hidden"))) MaybeReleaseGil {
  private:
   std::optional<py::gil_scoped_release> release_;
 };
+
+// Runs f, a kernel call returning an Error, and returns its (code, row, col). The GIL is
+// released around f for big batches (MaybeReleaseGil), which is safe: f only touches raw
+// pointers into arrays the caller keeps alive, no Python object.
+template <class F>
+py::tuple run_kernel(int64_t elements, F&& f) {
+  Error err;
+  {
+    MaybeReleaseGil gil(elements);
+    err = f();
+  }
+  return result(err);
+}
 
 }  // namespace metricore::bind

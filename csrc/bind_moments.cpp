@@ -1,5 +1,5 @@
 // Python bindings of moments and column_moments (see metricore/moments.hpp).
-#include "bind_common.hpp"
+#include "bind_args.hpp"
 #include "metricore/moments.hpp"
 
 namespace metricore::bind {
@@ -7,79 +7,26 @@ namespace {
 
 py::tuple moments_py(int64_t kind, double param, const py::array& y_true,
                      const py::array& y_pred, const py::object& sample_weight, py::array out) {
-  const char* fn = "moments";
-  if (!valid_moment_kind(kind)) fail(fn, "unknown moment kind " + std::to_string(kind));
-  const auto mk = static_cast<MomentKind>(kind);
-  const ArrayRef p = input(fn, "y_pred", y_pred, Role::Float, 2, 2);
-  const int64_t N = p.shape[0], D = p.shape[1];
-  if (D == 0) fail(fn, "y_pred must have at least one column");
-  const ArrayRef t = input(fn, "y_true", y_true, Role::Label, 2, 2);
-  require_shape(fn, "y_true", t, {N, D});
-  const auto w = weight_input(fn, sample_weight, 2, 2);
-  if (w) {
-    require_shape(fn, "sample_weight", *w, {N, -1});
-    if (w->shape[1] != 1 && w->shape[1] != D)
-      fail(fn, "sample_weight must have shape (N, 1) or (N, D) = " +
-                   shape_string(t.shape, t.shape + 2) + ", got " +
-                   shape_string(w->shape, w->shape + 2));
-    if (mk == MomentKind::COSINE && w->shape[1] != 1)
-      fail(fn, "COSINE takes one weight per row: sample_weight must have shape (N, 1)");
-  }
-  void* dst = output(fn, out, Dtype::Float64, {2});
-
-  if (N == 0) return result({});
-  Error err;
-  {
-    // Safe without the GIL: raw pointers into arrays the caller keeps alive, no Python objects.
-    MaybeReleaseGil gil(N * D);
-    err = visit_label(t.dtype, [&](auto tt) {
-      using TT = typename decltype(tt)::type;
-      return visit_float(p.dtype, [&](auto pt) {
-        using PT = typename decltype(pt)::type;
-        return visit_weight(w ? &*w : nullptr, [&](const auto& wp) {
-          return moments(mk, param, t.mat<TT>(), p.mat<PT>(), wp, static_cast<double*>(dst));
-        });
-      });
+  const auto a = moments_args("moments", kind, y_true, y_pred, sample_weight, out, -1);
+  if (a.N == 0) return result({});
+  return run_kernel(a.N * a.D, [&] {
+    return visit_moments(a, [&](auto yt, auto yp, const auto& wp) {
+      return moments(a.kind, param, yt, yp, wp, a.out);
     });
-  }
-  return result(err);
+  });
 }
 
 py::tuple column_moments_py(const py::array& y_true, const py::array& y_pred,
                             const py::object& sample_weight, const py::array& shift,
                             py::array out) {
-  const char* fn = "column_moments";
-  const ArrayRef p = input(fn, "y_pred", y_pred, Role::Float, 2, 2);
-  const int64_t N = p.shape[0], D = p.shape[1];
-  const ArrayRef t = input(fn, "y_true", y_true, Role::Label, 2, 2);
-  require_shape(fn, "y_true", t, {N, D});
-  const auto w = weight_input(fn, sample_weight, 1, 1);
-  if (w) require_shape(fn, "sample_weight", *w, {N});
-  const ArrayRef s = input(fn, "shift", shift, Role::Float, 1, 1);
-  require_shape(fn, "shift", s, {D});
-  if (s.dtype != Dtype::Float64) fail_type(fn, "shift must be float64, got " + dtype_str(shift));
-  if ((D > 1 && s.strides[0] != 8) || reinterpret_cast<uintptr_t>(s.data) % 8 != 0)
-    fail(fn, "shift must be contiguous and aligned");
-  void* dst = output(fn, out, Dtype::Float64, {4, D});
-
-  if (N == 0) return result({});
-  Error err;
-  {
-    // Safe without the GIL: raw pointers into arrays the caller keeps alive, no Python objects.
-    MaybeReleaseGil gil(N * D);
-    err = visit_label(t.dtype, [&](auto tt) {
-      using TT = typename decltype(tt)::type;
-      return visit_float(p.dtype, [&](auto pt) {
-        using PT = typename decltype(pt)::type;
-        return visit_weight(w ? &*w : nullptr, [&](const auto& wp) {
-          return column_moments(t.mat<TT>(), p.mat<PT>(), wp,
-                                reinterpret_cast<const double*>(s.data),
-                                static_cast<double*>(dst));
-        });
-      });
+  const auto a =
+      column_moments_args("column_moments", y_true, y_pred, sample_weight, shift, out, -1);
+  if (a.N == 0) return result({});
+  return run_kernel(a.N * a.D, [&] {
+    return visit_moments(a, [&](auto yt, auto yp, const auto& wp) {
+      return column_moments(yt, yp, wp, a.shift, a.out);
     });
-  }
-  return result(err);
+  });
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ void register_topk_matches(py::module_& m);
 void register_moments(py::module_& m);
 void register_score_histogram(py::module_& m);
 void register_binary_clf_curve(py::module_& m);
+void register_grouped(py::module_& m);
 }  // namespace metricore::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -49,4 +50,5 @@ PYBIND11_MODULE(_core, m) {
   bind::register_moments(m);
   bind::register_score_histogram(m);
   bind::register_binary_clf_curve(m);
+  bind::register_grouped(m);
 }

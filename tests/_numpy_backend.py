@@ -228,5 +228,59 @@ class NumpyBackend:
         fps = np.cumsum((1 - y) * w)[last]
         return s[last], tps, fps
 
+    # ------------------------------------------------------------ grouped twins
+    def _grouped(self, family, groups, args, rows, states):
+        """GroupedBackend's contract on top of the ungrouped reference ``family``.
+
+        ``args`` are the family's arguments before its state arrays, ``rows`` the indices of
+        those holding one entry per row (selected per group; None stays None), ``states``
+        the (G, ...) state arrays (or None). The first error is the earlier of the first bad
+        group id and the ungrouped reference's first error, the group id on a tie (it is
+        checked first in its row); then each group's rows go through the ungrouped
+        reference into its slice, on copies committed only once every group is done.
+        """
+        groups = np.asarray(groups)
+        num_groups = states[0].shape[0]
+        bad_group = _first((groups < 0) | (groups >= num_groups))
+        scratch = [None if s is None else np.zeros(s.shape[1:], s.dtype) for s in states]
+        err = tuple(int(e) for e in getattr(self, family)(*args, *scratch))
+        if bad_group is not None and (err == OK or bad_group[0] <= err[1]):
+            return _err(ErrorCode.GROUP, bad_group)
+        if err != OK:
+            return err
+        new = [None if s is None else s.copy() for s in states]
+        for g in np.unique(groups):
+            mine = np.flatnonzero(groups == g)
+            group_args = [a[mine] if k in rows and a is not None else a
+                          for k, a in enumerate(args)]
+            views = [None if s is None else s[g] for s in new]  # the ungrouped adds into them
+            assert getattr(self, family)(*group_args, *views) == OK
+        for s, n in zip(states, new):
+            if s is not None:
+                s[...] = n
+        return OK
+
+    def score_histogram_grouped(self, groups, y_true, y_pred, sample_weight, thresholds,
+                                class_id, out, score_sums):
+        return self._grouped("score_histogram", groups,
+                             (y_true, y_pred, sample_weight, thresholds, class_id), (0, 1, 2),
+                             (out, score_sums))
+
+    def confusion_matrix_grouped(self, groups, y_true, y_pred, sample_weight, ignore_label, out):
+        return self._grouped("confusion_matrix", groups,
+                             (y_true, y_pred, sample_weight, ignore_label), (0, 1, 2), (out,))
+
+    def topk_matches_grouped(self, groups, y_true, y_pred, sample_weight, k, out):
+        return self._grouped("topk_matches", groups, (y_true, y_pred, sample_weight, k),
+                             (0, 1, 2), (out,))
+
+    def moments_grouped(self, groups, kind, param, y_true, y_pred, sample_weight, out):
+        return self._grouped("moments", groups, (kind, param, y_true, y_pred, sample_weight),
+                             (2, 3, 4), (out,))
+
+    def column_moments_grouped(self, groups, y_true, y_pred, sample_weight, shift, out):
+        return self._grouped("column_moments", groups, (y_true, y_pred, sample_weight, shift),
+                             (0, 1, 2), (out,))
+
 
 BACKEND = NumpyBackend()

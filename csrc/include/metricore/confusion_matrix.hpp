@@ -119,6 +119,57 @@ uint32_t load_weights(V w, int64_t i0, int64_t n, int32_t C, const int32_t* tids
   return bad;
 }
 
+// Validates chunk [i0, i0 + n) into tids (C: ignored), pids and wbuf (weights); nonzero if
+// it holds a bad sample (the ids are then garbage).
+template <bool PredScores, class TT, class PT, class WP>
+uint32_t stage(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP& w, bool has_ignore,
+               int64_t ignore_label, int32_t C, int64_t i0, int64_t n, int32_t* tids,
+               int32_t* pids, double* wbuf) {
+  uint32_t bad;
+  if constexpr (PredScores) {
+    bad = with_contiguity(
+        [&](auto v) {
+          return has_ignore ? true_ids<true>(v, i0, n, C, ignore_label, tids)
+                            : true_ids<false>(v, i0, n, C, ignore_label, tids);
+        },
+        yt);
+    // A bad true id would index nothing here, but it makes the chunk bad anyway.
+    if (!bad) bad = pred_argmax(yp, i0, n, C, tids, pids);
+  } else {
+    bad = with_contiguity(
+        [&](auto tv, auto pv) {
+          return has_ignore ? true_pred_ids<true>(tv, pv, i0, n, C, ignore_label, tids, pids)
+                            : true_pred_ids<false>(tv, pv, i0, n, C, ignore_label, tids, pids);
+        },
+        yt, yp.col(0));
+  }
+  if constexpr (WP::weighted) {
+    if (!bad)
+      bad = with_contiguity([&](auto v) { return load_weights(v, i0, n, C, tids, wbuf); },
+                            w.w.col(0));
+  }
+  (void)wbuf;
+  return bad;
+}
+
+// The first bad element of sample i in the protocol's order (y_true, y_pred, weight); code OK
+// if none or if the sample is ignored.
+template <bool PredScores, class TT, class PT, class WP>
+Error sample_error(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP& w,
+                   bool has_ignore, int64_t ignore_label, int32_t C, int64_t i) {
+  const TT v = yt[i];
+  if (has_ignore && label_equals(v, ignore_label)) return {};
+  if (class_id(v, C) < 0) return {TRUE_CLASS, i, 0};
+  if constexpr (PredScores) {
+    for (int64_t j = 0; j < C; ++j)
+      if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
+  } else {
+    if (class_id(yp(i, 0), C) < 0) return {PRED_CLASS, i, 0};
+  }
+  if (!w.valid(i, 0)) return {BAD_WEIGHT, i, 0};
+  return {};
+}
+
 }  // namespace confusion_detail
 
 // Adds the batch into out (C, C), all or nothing.
@@ -133,52 +184,19 @@ Error confusion_matrix(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP&
   const int64_t N = yt.size;
   if (N == 0) return {};
 
-  // The first bad sample from i0 on, in the protocol's order (y_true, y_pred, weight).
+  // The first bad sample from i0 on.
   auto first_error = [&](int64_t i0) -> Error {
     for (int64_t i = i0; i < N; ++i) {
-      const TT v = yt[i];
-      if (has_ignore && label_equals(v, ignore_label)) continue;
-      if (class_id(v, C) < 0) return {TRUE_CLASS, i, 0};
-      if constexpr (PredScores) {
-        for (int64_t j = 0; j < C; ++j)
-          if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
-      } else {
-        if (class_id(yp(i, 0), C) < 0) return {PRED_CLASS, i, 0};
-      }
-      if (!w.valid(i, 0)) return {BAD_WEIGHT, i, 0};
+      const Error e = sample_error<PredScores>(yt, yp, w, has_ignore, ignore_label, C, i);
+      if (e.code != OK) return e;
     }
     return {};
   };
   if (C == 0) return first_error(0);  // every sample not ignored is out of range
 
-  const auto yp_ids = yp.col(0);
-  // Validates chunk [i0, i0 + n) into tids/pids/wbuf. Returns nonzero if it holds a bad sample.
-  auto stage = [&](int64_t i0, int64_t n, int32_t* tids, int32_t* pids, double* wbuf) {
-    uint32_t bad;
-    if constexpr (PredScores) {
-      bad = with_contiguity(
-          [&](auto v) {
-            return has_ignore ? true_ids<true>(v, i0, n, C, ignore_label, tids)
-                              : true_ids<false>(v, i0, n, C, ignore_label, tids);
-          },
-          yt);
-      // A bad true id would index nothing here, but it makes the chunk bad anyway.
-      if (!bad) bad = pred_argmax(yp, i0, n, C, tids, pids);
-    } else {
-      bad = with_contiguity(
-          [&](auto tv, auto pv) {
-            return has_ignore ? true_pred_ids<true>(tv, pv, i0, n, C, ignore_label, tids, pids)
-                              : true_pred_ids<false>(tv, pv, i0, n, C, ignore_label, tids, pids);
-          },
-          yt, yp_ids);
-    }
-    if constexpr (WP::weighted) {
-      if (!bad)
-        bad = with_contiguity([&](auto v) { return load_weights(v, i0, n, C, tids, wbuf); },
-                              w.w.col(0));
-    }
-    (void)wbuf;
-    return bad;
+  auto stage_chunk = [&](int64_t i0, int64_t n, int32_t* tids, int32_t* pids, double* wbuf) {
+    return confusion_detail::stage<PredScores>(yt, yp, w, has_ignore, ignore_label, C, i0, n,
+                                               tids, pids, wbuf);
   };
 
   int32_t tids[kChunk], pids[kChunk];
@@ -194,7 +212,7 @@ Error confusion_matrix(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP&
     Acc* h = hist.data();
     for (int64_t i0 = 0; i0 < N; i0 += kChunk) {
       const int64_t n = std::min(kChunk, N - i0);
-      if (stage(i0, n, tids, pids, wbuf)) return first_error(i0);
+      if (stage_chunk(i0, n, tids, pids, wbuf)) return first_error(i0);
       if (copies == 4) {
         int64_t i = 0;
         for (; i + 4 <= n; i += 4) {
@@ -227,7 +245,7 @@ Error confusion_matrix(const Strided1<TT>& yt, const Strided2<PT>& yp, const WP&
     std::vector<Bin> bins(static_cast<size_t>(N));
     for (int64_t i0 = 0; i0 < N; i0 += kChunk) {
       const int64_t n = std::min(kChunk, N - i0);
-      if (stage(i0, n, tids, pids, wbuf)) return first_error(i0);
+      if (stage_chunk(i0, n, tids, pids, wbuf)) return first_error(i0);
       Bin* b = bins.data() + i0;
       for (int64_t i = 0; i < n; ++i)
         b[i] = tids[i] == C ? Bin(-1) : Bin(tids[i]) * C + pids[i];  // -1: ignored

@@ -56,16 +56,49 @@ uint32_t load_rows(const Strided2<T>& v, int64_t r0, int64_t nr, double* out) {
 
 enum WeightMode : int { kNoWeight = 0, kRowWeight = 1, kElementWeight = 2 };
 
-struct ChunkSums {
-  double value;   // sum over rows of the (weighted) row term
-  double weight;  // sum over rows of the (mean) row weight
+// A row's (weighted) term and (mean) weight, or their sums over rows.
+struct TermSums {
+  double value;
+  double weight;
 };
+
+// One row's (weighted term, weight) from its D values as float64 (w: the row's one weight,
+// or its D weights under kElementWeight; unweighted rows weigh 1).
+template <MomentKind K, int Mode>
+inline TermSums row_sums(const double* t, const double* p, const double* w, int64_t D,
+                          double param) {
+  double term = 0.0;
+  if constexpr (K == MomentKind::COSINE) {
+    double dot = 0.0, tt = 0.0, pp = 0.0;
+    for (int64_t j = 0; j < D; ++j) {
+      dot += t[j] * p[j];
+      tt += t[j] * t[j];
+      pp += p[j] * p[j];
+    }
+    term = cosine_row_term(dot, tt, pp);
+  } else if constexpr (Mode == kElementWeight) {
+    double swf = 0.0, sw = 0.0;
+    for (int64_t j = 0; j < D; ++j) {
+      swf += w[j] * moment_term<K>(t[j], p[j], param);
+      sw += w[j];
+    }
+    return {swf / static_cast<double>(D), sw / static_cast<double>(D)};
+  } else {
+    double s = 0.0;
+    for (int64_t j = 0; j < D; ++j) s += moment_term<K>(t[j], p[j], param);
+    term = s / static_cast<double>(D);
+  }
+  if constexpr (Mode == kNoWeight) {
+    return {term, 1.0};
+  } else {
+    return {w[0] * term, w[0]};
+  }
+}
 
 // Sums of one chunk of R rows x D columns held as float64 buffers (w: R or R x D values).
 template <MomentKind K, int Mode>
-ChunkSums chunk_sums(const double* t, const double* p, const double* w, int64_t R, int64_t D,
+TermSums chunk_sums(const double* t, const double* p, const double* w, int64_t R, int64_t D,
                      double param) {
-  double a[kLanes] = {}, b[kLanes] = {};
   if constexpr (K != MomentKind::COSINE) {
     if (D == 1) {  // one value per row: a flat vectorized loop
       double value = 0.0, weight = 0.0;
@@ -83,64 +116,49 @@ ChunkSums chunk_sums(const double* t, const double* p, const double* w, int64_t 
       return {value, weight};
     }
   }
+  const int64_t wd = Mode == kElementWeight ? D : 1;  // weights per row
+  double a[kLanes] = {}, b[kLanes] = {};
   for (int64_t r = 0; r < R; ++r) {
-    const double* tr = t + r * D;
-    const double* pr = p + r * D;
-    const int l = static_cast<int>(r % kLanes);
-    double term = 0.0;
-    if constexpr (K == MomentKind::COSINE) {
-      double dot = 0.0, tt = 0.0, pp = 0.0;
-      for (int64_t j = 0; j < D; ++j) {
-        dot += tr[j] * pr[j];
-        tt += tr[j] * tr[j];
-        pp += pr[j] * pr[j];
-      }
-      term = cosine_row_term(dot, tt, pp);
-    } else if constexpr (Mode == kElementWeight) {
-      const double* wr = w + r * D;
-      double swf = 0.0, sw = 0.0;
-      for (int64_t j = 0; j < D; ++j) {
-        swf += wr[j] * moment_term<K>(tr[j], pr[j], param);
-        sw += wr[j];
-      }
-      a[l] += swf / static_cast<double>(D);
-      b[l] += sw / static_cast<double>(D);
-      continue;
-    } else {
-      double s = 0.0;
-      for (int64_t j = 0; j < D; ++j) s += moment_term<K>(tr[j], pr[j], param);
-      term = s / static_cast<double>(D);
-    }
-    if constexpr (Mode == kNoWeight) {
-      a[l] += term;
-    } else {
-      a[l] += w[r] * term;
-      b[l] += w[r];
-    }
+    const TermSums row = row_sums<K, Mode>(t + r * D, p + r * D, w + r * wd, D, param);
+    a[r % kLanes] += row.value;
+    b[r % kLanes] += row.weight;
   }
   return {lanes_total(a), Mode == kNoWeight ? static_cast<double>(R) : lanes_total(b)};
 }
 
-using ChunkFn = ChunkSums (*)(const double*, const double*, const double*, int64_t, int64_t,
+template <MomentKind K>
+using KindTag = std::integral_constant<MomentKind, K>;
+
+// Calls make(KindTag<K>{}) for the kind K == kind: the factory of a per-kind function pointer;
+// nullptr for an unknown kind (the bindings reject those).
+template <class Make>
+auto kind_fn(MomentKind kind, Make&& make) {
+  using Fn = decltype(make(KindTag<MomentKind::VALUE>{}));
+  switch (kind) {
+    case MomentKind::VALUE: return make(KindTag<MomentKind::VALUE>{});
+    case MomentKind::ABSOLUTE: return make(KindTag<MomentKind::ABSOLUTE>{});
+    case MomentKind::SQUARED: return make(KindTag<MomentKind::SQUARED>{});
+    case MomentKind::ABSOLUTE_PERCENTAGE: return make(KindTag<MomentKind::ABSOLUTE_PERCENTAGE>{});
+    case MomentKind::SQUARED_LOG: return make(KindTag<MomentKind::SQUARED_LOG>{});
+    case MomentKind::LOG_COSH: return make(KindTag<MomentKind::LOG_COSH>{});
+    case MomentKind::EQUAL: return make(KindTag<MomentKind::EQUAL>{});
+    case MomentKind::BINARY_MATCH: return make(KindTag<MomentKind::BINARY_MATCH>{});
+    case MomentKind::COSINE: return make(KindTag<MomentKind::COSINE>{});
+  }
+  return Fn(nullptr);
+}
+
+using ChunkFn = TermSums (*)(const double*, const double*, const double*, int64_t, int64_t,
                               double);
 
+// COSINE has no element weights (the bindings refuse them): nullptr there.
 template <int Mode>
 ChunkFn chunk_fn(MomentKind kind) {
-  switch (kind) {
-    case MomentKind::VALUE: return &chunk_sums<MomentKind::VALUE, Mode>;
-    case MomentKind::ABSOLUTE: return &chunk_sums<MomentKind::ABSOLUTE, Mode>;
-    case MomentKind::SQUARED: return &chunk_sums<MomentKind::SQUARED, Mode>;
-    case MomentKind::ABSOLUTE_PERCENTAGE:
-      return &chunk_sums<MomentKind::ABSOLUTE_PERCENTAGE, Mode>;
-    case MomentKind::SQUARED_LOG: return &chunk_sums<MomentKind::SQUARED_LOG, Mode>;
-    case MomentKind::LOG_COSH: return &chunk_sums<MomentKind::LOG_COSH, Mode>;
-    case MomentKind::EQUAL: return &chunk_sums<MomentKind::EQUAL, Mode>;
-    case MomentKind::BINARY_MATCH: return &chunk_sums<MomentKind::BINARY_MATCH, Mode>;
-    case MomentKind::COSINE:
-      if constexpr (Mode != kElementWeight) return &chunk_sums<MomentKind::COSINE, Mode>;
-      break;
-  }
-  return nullptr;
+  return kind_fn(kind, [](auto k) -> ChunkFn {
+    constexpr MomentKind K = decltype(k)::value;
+    if constexpr (K == MomentKind::COSINE && Mode == kElementWeight) return nullptr;
+    else return &chunk_sums<K, Mode>;
+  });
 }
 
 // The fast path: one value per row (D == 1), y_true, y_pred and the weights contiguous and of
@@ -184,21 +202,14 @@ template <class S, bool Weighted>
 using FlatFn = int64_t (*)(const S*, const S*, const S*, int64_t, double, CascadeSum&,
                            CascadeSum&);
 
+// COSINE is a whole-row term, never flat: nullptr there.
 template <class S, bool Weighted>
 FlatFn<S, Weighted> flat_fn(MomentKind kind) {
-  switch (kind) {
-    case MomentKind::VALUE: return &flat_sums<MomentKind::VALUE, S, Weighted>;
-    case MomentKind::ABSOLUTE: return &flat_sums<MomentKind::ABSOLUTE, S, Weighted>;
-    case MomentKind::SQUARED: return &flat_sums<MomentKind::SQUARED, S, Weighted>;
-    case MomentKind::ABSOLUTE_PERCENTAGE:
-      return &flat_sums<MomentKind::ABSOLUTE_PERCENTAGE, S, Weighted>;
-    case MomentKind::SQUARED_LOG: return &flat_sums<MomentKind::SQUARED_LOG, S, Weighted>;
-    case MomentKind::LOG_COSH: return &flat_sums<MomentKind::LOG_COSH, S, Weighted>;
-    case MomentKind::EQUAL: return &flat_sums<MomentKind::EQUAL, S, Weighted>;
-    case MomentKind::BINARY_MATCH: return &flat_sums<MomentKind::BINARY_MATCH, S, Weighted>;
-    case MomentKind::COSINE: break;
-  }
-  return nullptr;
+  return kind_fn(kind, [](auto k) -> FlatFn<S, Weighted> {
+    constexpr MomentKind K = decltype(k)::value;
+    if constexpr (K == MomentKind::COSINE) return nullptr;
+    else return &flat_sums<K, S, Weighted>;
+  });
 }
 
 // The first non-finite weight of rows [r0, r0 + nr).
@@ -273,7 +284,7 @@ Error moments(MomentKind kind, double param, const Strided2<TT>& yt, const Strid
     }
     if (reads_true) load_rows<false>(yt, r0, nr, tb.data());
     load_rows<false>(yp, r0, nr, pb.data());
-    const ChunkSums s = fn(tb.data(), pb.data(), wb.data(), nr, D, param);
+    const TermSums s = fn(tb.data(), pb.data(), wb.data(), nr, D, param);
     value.add(s.value);
     weight.add(s.weight);
   }

@@ -192,11 +192,13 @@ uint32_t near_codes(PV p, int64_t i0, int64_t n, const double* thr, int64_t T, d
 }
 
 // The scatter: out[code * M] += weight (and sums[bucket * M] += weight * score), for codes
-// from a validated chunk. `out`/`sums` already point at the run's column m.
-template <bool Weighted, bool Grid, bool Sums, class PV, class Acc>
-void scatter(const int32_t* codes, const double* wbuf, PV p, int64_t i0, int64_t n,
-             const BucketGrid& grid, const double* thr, int32_t B, int64_t M, Acc* out,
-             double* sums) {
+// from a validated chunk. `out`/`sums` already point at the run's column m. Grouped: element
+// i goes to the histograms of its group, which start group_base[i] doubles into `sums` and
+// twice that into `out` (out holds two histograms per group, sums one).
+template <bool Weighted, bool Grid, bool Sums, bool Grouped, class PV, class Acc>
+void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base, PV p,
+             int64_t i0, int64_t n, const BucketGrid& grid, const double* thr, int32_t B,
+             int64_t M, Acc* out, double* sums) {
   if (M == 1 && !Sums) {  // the hot path: no stride multiply
     for (int64_t i = 0; i < n; ++i) {
       int32_t v = codes[i];
@@ -204,10 +206,11 @@ void scatter(const int32_t* codes, const double* wbuf, PV p, int64_t i0, int64_t
         if (!MC_LIKELY(v >= 0))
           v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
       }
+      Acc* o = Grouped ? out + 2 * group_base[i] : out;
       if constexpr (Weighted) {
-        out[v] += wbuf[i];
+        o[v] += wbuf[i];
       } else {
-        out[v] += 1;
+        o[v] += 1;
       }
     }
     return;
@@ -218,17 +221,177 @@ void scatter(const int32_t* codes, const double* wbuf, PV p, int64_t i0, int64_t
       if (!MC_LIKELY(v >= 0))
         v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
     }
+    const int64_t base = Grouped ? group_base[i] : 0;
     if constexpr (Weighted) {
-      out[int64_t(v) * M] += wbuf[i];
+      out[2 * base + int64_t(v) * M] += wbuf[i];
     } else {
-      out[int64_t(v) * M] += 1;
+      out[2 * base + int64_t(v) * M] += 1;
     }
     if constexpr (Sums) {
       const int32_t b = v >= B ? v - B : v;
       const double wv = Weighted ? wbuf[i] : 1.0;
-      sums[int64_t(b) * M] += wv * static_cast<double>(p[i0 + i]);
+      sums[base + int64_t(b) * M] += wv * static_cast<double>(p[i0 + i]);
     }
   }
+}
+
+// A run of counted elements: one counted column of (N, L), or all of them flattened into one.
+template <class LT, class ST, class WT>
+struct Run {
+  Strided1<LT> t;
+  Strided1<ST> p;
+  Strided1<WT> w;
+  int32_t cls;  // the column (class ids: its class)
+  int64_t m;    // its column of out
+};
+
+// The weight type of a Run (double, unused, when unweighted).
+template <class WP>
+using RunWeight =
+    typename std::conditional_t<WP::weighted, WP, ArrayWeight<double>>::value_type;
+
+// One run per counted column j in [j0, j1).
+template <class LT, class ST, class WP>
+std::vector<Run<LT, ST, RunWeight<WP>>> column_runs(const Strided2<LT>& yt, bool class_ids,
+                                                    const Strided2<ST>& yp, const WP& w,
+                                                    int64_t j0, int64_t j1, int64_t M) {
+  std::vector<Run<LT, ST, RunWeight<WP>>> runs;
+  for (int64_t j = j0; j < j1; ++j) {
+    Run<LT, ST, RunWeight<WP>> r{class_ids ? yt.col(0) : yt.col(j), yp.col(j), {},
+                                 static_cast<int32_t>(j), M == 1 ? 0 : j};
+    if constexpr (WP::weighted) r.w = w.w.col(j);
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+// Rows per chunk for `columns` runs: a chunk's rows of every run stay cache-resident across
+// the runs.
+inline int64_t rows_per_chunk(int64_t columns) {
+  return columns <= 1 ? kChunk : std::clamp<int64_t>(32768 / columns, 16, kChunk);
+}
+
+// How one batch's scores become bucket codes: the grid when it pays for its O(T) setup and
+// suits the thresholds, else the cell table for uneven thresholds on a batch big enough to
+// pay for it, else bucket_index_near per element. Every method gives bucket_index's bucket
+// (the grid's ambiguous codes once resolved at the scatter).
+struct BucketCoder {
+  const double* thr;
+  int64_t T;
+  int isa = isa_level_ref();
+  BucketGrid grid;
+  bool use_grid;
+  double scale;
+  std::unique_ptr<CellTable> cells;
+
+  BucketCoder(const double* thresholds, int64_t num_thresholds, int64_t elements)
+      : thr(thresholds), T(num_thresholds) {
+    use_grid = elements * 16 >= T && make_grid(thr, T, isa, grid);
+    scale = bucket_guess_scale(thr, T);
+    if (!use_grid && T > 2 && T < (int64_t(1) << 30) && elements * 4 >= T)
+      cells = std::make_unique<CellTable>(thr, T);
+    if (!use_grid) {  // bucket_grid_resolve's exact fallback needs these two
+      grid.num_thresholds = T;
+      grid.near_scale = scale;
+    }
+  }
+
+  // Whether the scatter passes codes through bucket_grid_resolve.
+  bool resolves() const { return use_grid || cells; }
+
+  // out[i] = the code of score i0 + i; nonzero if one is NaN.
+  template <class PV>
+  uint32_t codes(PV p, int64_t i0, int64_t n, int32_t* out) const {
+    if (use_grid) return MC_SCORE_STAGE(grid_codes, p, i0, n, grid, out);
+    if (cells && cells->identity)
+      return MC_SCORE_STAGE(identity_codes, p, i0, n, cells->padded.data(), cells->lo,
+                            cells->scale, cells->top, out);
+    if (cells) return table_codes(p, i0, n, *cells, out);
+    return near_codes(p, i0, n, thr, T, scale, out);
+  }
+};
+
+// Validates and codes run r's elements [i0, i0 + n) into codes (histogram offset + bucket)
+// and wbuf (weights); nonzero if one is bad. C: the class count of class ids; B: buckets per
+// histogram.
+template <bool Weighted, class R>
+uint32_t stage(const BucketCoder& coder, const R& r, bool class_ids, int32_t C, int32_t B,
+               int64_t i0, int64_t n, int32_t* codes, double* wbuf) {
+  const int isa = coder.isa;
+  (void)isa;
+  uint32_t bad = with_contiguity(
+      [&](auto pv) -> uint32_t { return coder.codes(pv, i0, n, codes); }, r.p);
+  bad |= with_contiguity(
+      [&](auto tv) -> uint32_t {
+        if (class_ids) return MC_SCORE_STAGE(class_offsets, tv, i0, n, C, r.cls, B, codes);
+        return MC_SCORE_STAGE(binary_offsets, tv, i0, n, B, codes);
+      },
+      r.t);
+  if constexpr (Weighted)
+    bad |= with_contiguity(
+        [&](auto wv) -> uint32_t { return MC_SCORE_STAGE(load_weights, wv, i0, n, wbuf); },
+        r.w);
+  (void)wbuf;
+  return bad;
+}
+
+// Validates run r's elements [i0, i0 + n) without coding them (the pre-pass); nonzero if one
+// is bad.
+template <bool Weighted, class R>
+uint32_t check(int isa, const R& r, bool class_ids, int32_t C, int64_t i0, int64_t n) {
+  (void)isa;
+  uint32_t bad = with_contiguity(
+      [&](auto pv) -> uint32_t { return MC_SCORE_STAGE(check_scores, pv, i0, n); }, r.p);
+  bad |= with_contiguity(
+      [&](auto tv) -> uint32_t {
+        if (class_ids) return MC_SCORE_STAGE(check_classes, tv, i0, n, C);
+        return MC_SCORE_STAGE(check_binary, tv, i0, n);
+      },
+      r.t);
+  if constexpr (Weighted)
+    bad |= with_contiguity(
+        [&](auto wv) -> uint32_t { return MC_SCORE_STAGE(check_weights, wv, i0, n); }, r.w);
+  return bad;
+}
+
+// Scatters a chunk of run r staged by `stage` into out (2, T + 1, M) and sums (T + 1, M) or
+// null; group_base: null, or the elements' group offsets (see scatter).
+template <bool Weighted, class R, class Acc>
+void scatter_chunk(const BucketCoder& coder, const R& r, const int32_t* codes,
+                   const double* wbuf, const int64_t* group_base, int64_t i0, int64_t n,
+                   int32_t B, int64_t M, Acc* out, double* sums) {
+  Acc* o = out + r.m;
+  double* s = sums ? sums + r.m : nullptr;
+  const BucketGrid& g = coder.grid;
+  const double* thr = coder.thr;
+  with_contiguity(
+      [&](auto pv) {
+        with_flag(coder.resolves(), [&](auto resolve) {
+          with_flag(s != nullptr, [&](auto with_sums) {
+            with_flag(group_base != nullptr, [&](auto grouped) {
+              scatter<Weighted, decltype(resolve)::value, decltype(with_sums)::value,
+                      decltype(grouped)::value>(codes, wbuf, group_base, pv, i0, n, g, thr, B,
+                                                M, o, s);
+            });
+          });
+        });
+      },
+      r.p);
+}
+
+// The first bad element of row i among the counted columns [j0, j1), in the protocol's order
+// (y_true, then per column y_pred and the weight); code OK if none.
+template <class LT, class ST, class WP>
+Error row_error(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>& yp, const WP& w,
+                int64_t i, int64_t j0, int64_t j1) {
+  if (class_ids && class_id(yt(i, 0), static_cast<int32_t>(yp.cols)) < 0)
+    return {TRUE_CLASS, i, 0};
+  for (int64_t j = j0; j < j1; ++j) {
+    if (!class_ids && !is_binary_label(yt(i, j))) return {BINARY_LABEL, i, j};
+    if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
+    if (!w.valid(i, j)) return {BAD_WEIGHT, i, j};
+  }
+  return {};
 }
 
 }  // namespace score_detail
@@ -256,132 +419,46 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   // The first bad element, in the protocol's order.
   auto first_error = [&]() -> Error {
     for (int64_t i = 0; i < N; ++i) {
-      if (class_ids && class_id(yt(i, 0), C) < 0) return {TRUE_CLASS, i, 0};
-      for (int64_t j = j0; j < j1; ++j) {
-        if (!class_ids && !is_binary_label(yt(i, j))) return {BINARY_LABEL, i, j};
-        if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
-        if (!w.valid(i, j)) return {BAD_WEIGHT, i, j};
-      }
+      const Error e = row_error(yt, class_ids, yp, w, i, j0, j1);
+      if (e.code != OK) return e;
     }
     return {};
   };
 
   // The runs: one flattened run, or one per counted column.
-  using WT = typename std::conditional_t<Weighted, WP, ArrayWeight<double>>::value_type;
-  struct Run {
-    Strided1<LT> t;
-    Strided1<ST> p;
-    Strided1<WT> w;
-    int32_t cls;  // the column (class ids: its class)
-    int64_t m;    // its column of out
-  };
-  std::vector<Run> runs;
+  using RunT = Run<LT, ST, RunWeight<WP>>;
+  std::vector<RunT> runs;
   int64_t run_length = N;
   bool flat = !class_ids && M == 1 && j1 - j0 > 1 && yt.flattens() && yp.flattens();
   if constexpr (Weighted) flat = flat && w.w.flattens();
   if (flat) {
-    Run r{yt.flat(), yp.flat(), {}, 0, 0};
+    RunT r{yt.flat(), yp.flat(), {}, 0, 0};
     if constexpr (Weighted) r.w = w.w.flat();
     runs.push_back(r);
     run_length = N * L;
   } else {
-    for (int64_t j = j0; j < j1; ++j) {
-      Run r{class_ids ? yt.col(0) : yt.col(j), yp.col(j), {}, static_cast<int32_t>(j),
-            M == 1 ? 0 : j};
-      if constexpr (Weighted) r.w = w.w.col(j);
-      runs.push_back(r);
-    }
+    runs = column_runs(yt, class_ids, yp, w, j0, j1, M);
   }
-  const int64_t elements = N * (j1 - j0);
-  // Rows per chunk: a chunk's rows of every run stay cache-resident across the runs.
-  const int64_t chunk = runs.size() == 1 ? kChunk
-                                         : std::clamp<int64_t>(32768 / (j1 - j0), 16, kChunk);
-
-  // Bucket codes: the grid when it pays for its O(T) setup and suits the thresholds.
-  const int isa = isa_level_ref();
-  (void)isa;
-  BucketGrid grid;
-  const bool use_grid = elements * 16 >= T && make_grid(thr, T, isa, grid);
-  const double scale = bucket_guess_scale(thr, T);
-  // Uneven thresholds on a batch big enough to pay for an O(T) table: the cell lookup.
-  std::unique_ptr<CellTable> cells;
-  if (!use_grid && T > 2 && T < (int64_t(1) << 30) && elements * 4 >= T)
-    cells = std::make_unique<CellTable>(thr, T);
-  const bool resolve = use_grid || cells;  // codes may need bucket_grid_resolve
-  if (!use_grid) {  // bucket_grid_resolve's exact fallback needs these two
-    grid.num_thresholds = T;
-    grid.near_scale = bucket_guess_scale(thr, T);
-  }
+  const int64_t chunk = rows_per_chunk(static_cast<int64_t>(runs.size()));
+  const BucketCoder coder(thr, T, N * (j1 - j0));
   int32_t codes[kChunk];
   double wbuf[Weighted ? kChunk : 1];
 
-  // Validates and codes run r's elements [i0, i0 + n); nonzero if one is bad.
-  auto stage = [&](const Run& r, int64_t i0, int64_t n) -> uint32_t {
-    uint32_t bad = with_contiguity(
-        [&](auto pv) -> uint32_t {
-          if (use_grid) return MC_SCORE_STAGE(grid_codes, pv, i0, n, grid, codes);
-          if (cells && cells->identity)
-            return MC_SCORE_STAGE(identity_codes, pv, i0, n, cells->padded.data(), cells->lo,
-                                  cells->scale, cells->top, codes);
-          if (cells) return table_codes(pv, i0, n, *cells, codes);
-          return near_codes(pv, i0, n, thr, T, scale, codes);
-        },
-        r.p);
-    bad |= with_contiguity(
-        [&](auto tv) -> uint32_t {
-          if (class_ids) return MC_SCORE_STAGE(class_offsets, tv, i0, n, C, r.cls, B, codes);
-          return MC_SCORE_STAGE(binary_offsets, tv, i0, n, B, codes);
-        },
-        r.t);
-    if constexpr (Weighted)
-      bad |= with_contiguity(
-          [&](auto wv) -> uint32_t { return MC_SCORE_STAGE(load_weights, wv, i0, n, wbuf); },
-          r.w);
-    return bad;
-  };
-  auto scatter_chunk = [&](const Run& r, int64_t i0, int64_t n) {
-    Acc* o = out + r.m;
-    double* s = sums ? sums + r.m : nullptr;
-    with_contiguity(
-        [&](auto pv) {
-          if (resolve) {
-            if (s) scatter<Weighted, true, true>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
-            else scatter<Weighted, true, false>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
-          } else {
-            if (s) scatter<Weighted, false, true>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
-            else scatter<Weighted, false, false>(codes, wbuf, pv, i0, n, grid, thr, B, M, o, s);
-          }
-        },
-        r.p);
-  };
-
   const int64_t out_size = 2 * int64_t(B) * M, sums_size = sums ? int64_t(B) * M : 0;
-  const bool backup = elements >= 2 * (out_size + sums_size);
+  const bool backup = N * (j1 - j0) >= 2 * (out_size + sums_size);
   if (!backup) {
     // Pre-pass: validate everything before touching out.
-    for (const Run& r : runs) {
+    for (const RunT& r : runs) {
       for (int64_t i0 = 0; i0 < run_length; i0 += kChunk) {
         const int64_t n = std::min(kChunk, run_length - i0);
-        uint32_t bad = with_contiguity(
-            [&](auto pv) -> uint32_t { return MC_SCORE_STAGE(check_scores, pv, i0, n); }, r.p);
-        bad |= with_contiguity(
-            [&](auto tv) -> uint32_t {
-              if (class_ids) return MC_SCORE_STAGE(check_classes, tv, i0, n, C);
-              return MC_SCORE_STAGE(check_binary, tv, i0, n);
-            },
-            r.t);
-        if constexpr (Weighted)
-          bad |= with_contiguity(
-              [&](auto wv) -> uint32_t { return MC_SCORE_STAGE(check_weights, wv, i0, n); },
-              r.w);
-        if (bad) return first_error();
+        if (check<Weighted>(coder.isa, r, class_ids, C, i0, n)) return first_error();
       }
     }
     for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
       const int64_t n = std::min(chunk, run_length - i0);
-      for (const Run& r : runs) {
-        stage(r, i0, n);  // cannot fail now
-        scatter_chunk(r, i0, n);
+      for (const RunT& r : runs) {
+        stage<Weighted>(coder, r, class_ids, C, B, i0, n, codes, wbuf);  // cannot fail now
+        scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, out, sums);
       }
     }
     return {};
@@ -391,13 +468,13 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   std::vector<double> sums_copy(sums, sums + sums_size);
   for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
     const int64_t n = std::min(chunk, run_length - i0);
-    for (const Run& r : runs) {
-      if (stage(r, i0, n)) {
+    for (const RunT& r : runs) {
+      if (stage<Weighted>(coder, r, class_ids, C, B, i0, n, codes, wbuf)) {
         std::copy(out_copy.begin(), out_copy.end(), out);
         std::copy(sums_copy.begin(), sums_copy.end(), sums);
         return first_error();
       }
-      scatter_chunk(r, i0, n);
+      scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, out, sums);
     }
   }
   return {};

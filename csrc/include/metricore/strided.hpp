@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "metricore/elementwise.hpp"
 
@@ -46,6 +47,13 @@ template <class F, class... T>
 decltype(auto) with_contiguity(F&& f, const Strided1<T>&... views) {
   if ((views.is_contiguous() && ...)) return f(Contig1<T>{views.data()}...);
   return f(views...);
+}
+
+// Calls f(std::true_type{}) or f(std::false_type{}): a run-time flag made a template argument.
+template <class F>
+decltype(auto) with_flag(bool flag, F&& f) {
+  if (flag) return f(std::true_type{});
+  return f(std::false_type{});
 }
 
 // A strided 2-D view (rows, cols), byte strides of any sign.

@@ -171,6 +171,36 @@ uint32_t ids_from_rows(const Strided2<T>& rows, int64_t i0, int64_t n, int32_t* 
   return bad;
 }
 
+// True ids of rows [i0, i0 + n) (class ids, or the first argmax of one-hot-like rows); nonzero
+// if one is invalid.
+template <bool TrueRows, class TT>
+uint32_t true_ids(const Strided2<TT>& yt, int32_t C, int64_t i0, int64_t n, int32_t* ids) {
+  if constexpr (TrueRows) {
+    return ids_from_rows(yt, i0, n, ids);
+  } else {
+    return with_contiguity([&](auto v) { return ids_from_labels(v, i0, n, C, ids); },
+                           yt.col(0));
+  }
+}
+
+// The first bad element of row i in the protocol's order (y_true, y_pred, weight); code OK if
+// none.
+template <bool TrueRows, class TT, class ST, class WP>
+Error row_error(const Strided2<TT>& yt, const Strided2<ST>& yp, const WP& w, int64_t i) {
+  const int32_t C = static_cast<int32_t>(yp.cols);
+  if constexpr (TrueRows) {
+    for (int64_t j = 0; j < yt.cols; ++j)
+      if (is_nan(yt(i, j))) return {TRUE_CLASS, i, j};
+    if (C == 0) return {TRUE_CLASS, i, 0};
+  } else {
+    if (class_id(yt(i, 0), C) < 0) return {TRUE_CLASS, i, 0};
+  }
+  for (int64_t j = 0; j < C; ++j)
+    if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
+  if (!w.valid(i, 0)) return {BAD_WEIGHT, i, 0};
+  return {};
+}
+
 }  // namespace topk_detail
 
 // Adds the batch into out (2,): out[0] += sum w * match, out[1] += sum w; all or nothing.
@@ -184,19 +214,11 @@ Error topk_matches(const Strided2<TT>& yt, const Strided2<ST>& yp, const WP& w, 
   const int32_t C = static_cast<int32_t>(yp.cols);  // the bindings check it fits
   if (N == 0) return {};
 
-  // The first bad row from i0 on, in the protocol's order (y_true, y_pred, weight).
+  // The first bad row from i0 on.
   auto first_error = [&](int64_t i0) -> Error {
     for (int64_t i = i0; i < N; ++i) {
-      if constexpr (TrueRows) {
-        for (int64_t j = 0; j < yt.cols; ++j)
-          if (is_nan(yt(i, j))) return {TRUE_CLASS, i, j};
-        if (C == 0) return {TRUE_CLASS, i, 0};
-      } else {
-        if (class_id(yt(i, 0), C) < 0) return {TRUE_CLASS, i, 0};
-      }
-      for (int64_t j = 0; j < C; ++j)
-        if (is_nan(yp(i, j))) return {NAN_SCORE, i, j};
-      if (!w.valid(i, 0)) return {BAD_WEIGHT, i, 0};
+      const Error e = row_error<TrueRows>(yt, yp, w, i);
+      if (e.code != OK) return e;
     }
     return {};
   };
@@ -208,13 +230,7 @@ Error topk_matches(const Strided2<TT>& yt, const Strided2<ST>& yp, const WP& w, 
   CascadeSum hit_sum, weight_sum;
   for (int64_t i0 = 0; i0 < N; i0 += kChunk) {
     const int64_t n = std::min(kChunk, N - i0);
-    uint32_t bad;
-    if constexpr (TrueRows) {
-      bad = ids_from_rows(yt, i0, n, tids);
-    } else {
-      bad = with_contiguity([&](auto v) { return ids_from_labels(v, i0, n, C, tids); },
-                            yt.col(0));
-    }
+    uint32_t bad = true_ids<TrueRows>(yt, C, i0, n, tids);
     if (!bad) bad = row_matches(yp, i0, n, k, tids, match);  // needs valid ids: it indexes rows
     if constexpr (WP::weighted) {
       double hits_w = 0.0, weight = 0.0;

@@ -17,6 +17,11 @@ class CppBackend:
     column_moments = staticmethod(_core.column_moments)
     score_histogram = staticmethod(_core.score_histogram)
     binary_clf_curve = staticmethod(_core.binary_clf_curve)
+    score_histogram_grouped = staticmethod(_core.score_histogram_grouped)
+    confusion_matrix_grouped = staticmethod(_core.confusion_matrix_grouped)
+    topk_matches_grouped = staticmethod(_core.topk_matches_grouped)
+    moments_grouped = staticmethod(_core.moments_grouped)
+    column_moments_grouped = staticmethod(_core.column_moments_grouped)
 
     @staticmethod
     def moments_custom(fn, y_true, y_pred, sample_weight, out):

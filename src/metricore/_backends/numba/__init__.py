@@ -17,6 +17,13 @@ never copy them.
 
 from .binary_clf_curve import binary_clf_curve
 from .confusion_matrix import confusion_matrix
+from .grouped import (
+    column_moments_grouped,
+    confusion_matrix_grouped,
+    moments_grouped,
+    score_histogram_grouped,
+    topk_matches_grouped,
+)
 from .moments import column_moments, moments, moments_custom
 from .score_histogram import score_histogram
 from .threshold_counts import threshold_counts
@@ -24,7 +31,7 @@ from .topk_matches import topk_matches
 
 
 class NumbaBackend:
-    """``metricore._backends.protocol.Backend`` on Numba kernels.
+    """``metricore._backends.protocol.Backend`` and ``GroupedBackend`` on Numba kernels.
 
     The methods are the family modules' functions themselves (static), so a call adds no
     Python frame to the hot path.
@@ -39,6 +46,11 @@ class NumbaBackend:
     moments_custom = staticmethod(moments_custom)
     score_histogram = staticmethod(score_histogram)
     binary_clf_curve = staticmethod(binary_clf_curve)
+    score_histogram_grouped = staticmethod(score_histogram_grouped)
+    confusion_matrix_grouped = staticmethod(confusion_matrix_grouped)
+    topk_matches_grouped = staticmethod(topk_matches_grouped)
+    moments_grouped = staticmethod(moments_grouped)
+    column_moments_grouped = staticmethod(column_moments_grouped)
 
 
 BACKEND = NumbaBackend()
@@ -48,10 +60,15 @@ __all__ = [
     "NumbaBackend",
     "binary_clf_curve",
     "column_moments",
+    "column_moments_grouped",
     "confusion_matrix",
+    "confusion_matrix_grouped",
     "moments",
     "moments_custom",
+    "moments_grouped",
     "score_histogram",
+    "score_histogram_grouped",
     "threshold_counts",
     "topk_matches",
+    "topk_matches_grouped",
 ]

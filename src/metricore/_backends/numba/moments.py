@@ -253,6 +253,23 @@ def moments_custom(fn, y_true, y_pred, sample_weight, out):
 
 # ------------------------------------------------------------------ column_moments
 @jit
+def column_terms(t, p, shift):
+    """(t - shift, t - p) in float64: the deviations behind one element's shifted sums."""
+    t = np.float64(t)
+    return t - shift, t - np.float64(p)
+
+
+@jit
+def first_bad_row_weight(sample_weight, start, num_rows):
+    """The first non-finite weight of (N,) weights (or None) from row ``start`` on, as
+    (code, row, 0)."""
+    for i in range(start, num_rows):
+        if not weight_ok(row_weight(sample_weight, i)):
+            return _BAD_WEIGHT, i, 0
+    return 0, 0, 0
+
+
+@jit
 def _column_moments_kernel(y_true, y_pred, sample_weight, shift, out):
     num_rows, num_columns = y_true.shape
     if (
@@ -284,9 +301,7 @@ def _column_moments_kernel(y_true, y_pred, sample_weight, shift, out):
                 i = start + r
                 w = row_weight(sample_weight, i)
                 bad |= not weight_ok(w)
-                t = np.float64(y_true[U(i), 0])
-                d = t - s0
-                e = t - np.float64(y_pred[U(i), 0])
+                d, e = column_terms(y_true[U(i), 0], y_pred[U(i), 0], s0)
                 bufs[0, U(r)] = w
                 bufs[1, U(r)] = w * d
                 bufs[2, U(r)] = w * d * d
@@ -300,17 +315,13 @@ def _column_moments_kernel(y_true, y_pred, sample_weight, shift, out):
                 w = row_weight(sample_weight, i)
                 bad |= not weight_ok(w)
                 for j in range(num_columns):
-                    t = np.float64(y_true[U(i), U(j)])
-                    d = t - shift[U(j)]
-                    e = t - np.float64(y_pred[U(i), U(j)])
+                    d, e = column_terms(y_true[U(i), U(j)], y_pred[U(i), U(j)], shift[U(j)])
                     block[0, U(j)] += w
                     block[1, U(j)] += w * d
                     block[2, U(j)] += w * d * d
                     block[3, U(j)] += w * e * e
         if bad:
-            for i in range(start, num_rows):
-                if not weight_ok(row_weight(sample_weight, i)):
-                    return _BAD_WEIGHT, i, 0
+            return first_bad_row_weight(sample_weight, start, num_rows)
         part += block
         blocks += 1
         if blocks == _CASCADE:
