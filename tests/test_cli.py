@@ -23,14 +23,9 @@ from metricore._demo import SEGMENTS, write_demo  # noqa: E402
 N = 30_000
 BINARY = ["auroc", "average_precision", "auc", "binary_accuracy", "precision", "recall",
           "true_positives", "false_positives"]
+GROUP_SPECS = ["auroc", "average_precision", "auc", "binary_accuracy", "precision",
+               "true_positives", "mean_absolute_error"]
 
-
-# The metrics the grouped tests use: those that can be evaluated by group in this build.
-GROUP_SPECS = [s for s in ("auroc", "average_precision", "auc", "binary_accuracy", "precision",
-                           "true_positives") if cli.groups_work([s])]
-needs_groups = pytest.mark.skipif(not GROUP_SPECS, reason="no metric can be grouped (by=)")
-needs_save = pytest.mark.skipif(not hasattr(mc.MetricCollection, "save_state")
-                                or not hasattr(mc, "load"), reason="save_state/load missing")
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +151,6 @@ def test_backend_and_no_fuse_same_numbers(capsys, data):
 
 
 # ------------------------------------------------------------------ groups
-@needs_groups
 def test_grouped_equals_per_group_runs(capsys, data):
     specs = GROUP_SPECS
     got = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred", "score",
@@ -177,7 +171,6 @@ def test_grouped_equals_per_group_runs(capsys, data):
                 metrics_sk.roc_auc_score(y[m], p[m], sample_weight=w[m]), rel=1e-12)
 
 
-@needs_groups
 def test_grouped_by_two_columns_nests_and_table(capsys, data):
     specs = GROUP_SPECS[:2]
     got = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred", "score",
@@ -197,7 +190,6 @@ def test_grouped_by_two_columns_nests_and_table(capsys, data):
     assert code == 0 and "segment" in out and "class" in out
 
 
-@needs_groups
 def test_grouped_integer_keys_and_nulls(capsys, data, tmp_path):
     spec = GROUP_SPECS[-1]
     got = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred", "score",
@@ -222,7 +214,6 @@ def test_grouped_integer_keys_and_nulls(capsys, data, tmp_path):
 
 
 # ------------------------------------------------------------------ states
-@needs_save
 def test_save_merge_load_round_trip(capsys, data, tmp_path):
     specs = ["auc", "true_positives", "binary_accuracy", "auroc"]
     whole = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred", "score",
@@ -247,8 +238,6 @@ def test_save_merge_load_round_trip(capsys, data, tmp_path):
     assert float(loaded.result()["auc"]) == pytest.approx(whole["auc"], rel=1e-12)
 
 
-@needs_save
-@needs_groups
 def test_grouped_save_merge(capsys, data, tmp_path):
     specs = GROUP_SPECS
     whole = run_json(capsys, "score", data["parquet"], "--y-true", "label", "--y-pred",
@@ -266,7 +255,6 @@ def test_grouped_save_merge(capsys, data, tmp_path):
             assert got[name][g] == pytest.approx(whole[name][g], rel=1e-12)
 
 
-@needs_save
 def test_merge_errors(capsys, data, tmp_path):
     code, _, err = run(capsys, "merge", tmp_path / "nope.npz")
     assert code == 2 and "nope.npz" in err

@@ -19,9 +19,7 @@ from metricore._demo import SEGMENTS, write_demo  # noqa: E402
 N = 40_000
 SPECS = ["auc", "auroc", "binary_accuracy", "true_positives", "precision:thresholds=[0.3,0.7]"]
 
-GROUP_SPECS = [s for s in ("auroc", "auc", "binary_accuracy", "true_positives")
-               if cli.groups_work([s])]
-needs_groups = pytest.mark.skipif(not GROUP_SPECS, reason="no metric can be grouped (by=)")
+GROUP_SPECS = ["auroc", "auc", "binary_accuracy", "true_positives", "mean_squared_error"]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +107,6 @@ def test_list_column_files(client, files):
         np.mean(probs.argmax(axis=1) == y), rel=1e-12)
 
 
-@needs_groups
 def test_grouped_equals_per_group(client, files):
     specs = GROUP_SPECS
     got = mdask.score(files["paths"], cli.build_collection(specs), y_true="label",
@@ -122,7 +119,6 @@ def test_grouped_equals_per_group(client, files):
             assert float(got[name][g]) == pytest.approx(float(value), rel=1e-12, abs=1e-12)
 
 
-@needs_groups
 def test_grouped_dataframe(client, files):
     frame = dd.from_pandas(files["table"].select(["label", "score", "segment"]).to_pandas(),
                            npartitions=4)

@@ -66,10 +66,6 @@ def build_collection(specs: Sequence[str], backend: Optional[str] = None, fuse: 
     return metricore.MetricCollection(named, fuse=fuse)
 
 
-def supports_groups() -> bool:
-    return "by" in inspect.signature(metricore.MetricCollection.update_state).parameters
-
-
 def results_with_warnings(target):
     """``target.result()``, its warnings (e.g. an undefined AUC) printed once each to stderr
     as one line, not as Python's file:line warning text."""
@@ -85,19 +81,6 @@ def results_with_warnings(target):
             seen.add(text)
             click.echo(f"metricore: warning: {text}", err=True)
     return results
-
-
-def groups_work(specs: Sequence[str]) -> bool:
-    """Whether these binary metrics can be evaluated by group here (a 2-row dry run)."""
-    if not supports_groups():
-        return False
-    try:
-        c = build_collection(specs)
-        c.update_state(np.array([0, 1], np.int8), np.array([0.2, 0.8], np.float32),
-                       np.ones(2, np.float32), by=np.array([0, 1]))
-        return True
-    except Exception:
-        return False
 
 
 def plain(value):
@@ -299,12 +282,6 @@ def score(paths, y_true, y_pred, weight, by, metrics, fmt, delimiter, as_json, s
     from metricore import io
 
     collection = build_collection(metrics, backend=backend, fuse=not no_fuse)
-    if by and not supports_groups():
-        raise UsageError("--by needs grouped collections (MetricCollection.update_state(..., "
-                         "by=...)), which this metricore lacks")
-    if save_state and not hasattr(collection, "save_state"):
-        raise UsageError("--save-state needs MetricCollection.save_state, which this "
-                         "metricore lacks")
     if scheduler and workers:
         raise UsageError("give --scheduler or --workers, not both")
     columns = io.Columns(y_true, list(y_pred), weight, list(by))
@@ -433,7 +410,7 @@ def demo(directory, rows, as_json, progress):
     multi = ["sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy:k=2",
              "auroc:task=multiclass,num_classes=5", "confusion_matrix:num_classes=5"]
     runs = [["--y-true", "label", "--y-pred", "score", "--weight", "weight"]
-            + (["--by", "segment"] if groups_work(binary) else [])
+            + ["--by", "segment"]
             + [a for m in binary for a in ("-m", m)],
             ["--y-true", "class", "--y-pred", "probs"]
             + [a for m in multi for a in ("-m", m)]]
