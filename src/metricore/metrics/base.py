@@ -511,7 +511,10 @@ class Metric:
 def _grouped_initial(var: Variable, capacity: int, dtype=None) -> np.ndarray:
     """``capacity`` copies of a variable's initial value, stacked on a new leading axis."""
     init = var.initial_value()
-    out = np.empty((capacity,) + init.shape, dtype=init.dtype if dtype is None else dtype)
+    shape, dtype = (capacity,) + init.shape, init.dtype if dtype is None else dtype
+    if not init.any():
+        return np.zeros(shape, dtype=dtype)  # the OS's zero pages: no pass over memory
+    out = np.empty(shape, dtype=dtype)
     out[...] = init
     return out
 

@@ -62,7 +62,10 @@ class _Group:
         self.pending = False
 
     def size(self) -> int:
-        return (self.thresholds.size + 1) * 2
+        """Elements a snapshot of the pending state would copy."""
+        if self.hist is None:
+            return (self.thresholds.size + 1) * 2
+        return self.hist.size + (0 if self.sums is None else self.sums.size)
 
 
 _LUT_LIMIT = 1 << 24  # non-negative integer keys below this map through a lookup table
