@@ -4,8 +4,9 @@ y_true, strided and broadcast inputs, weights, threshold grids of every kind, an
 code and location, ``out`` and ``score_sums`` untouched).
 
 Batch sizes are chosen to reach each code path of the C++ kernel: small batches (validated in
-a pre-pass), big ones (validated as they are scattered, ``out`` restored on error), evenly
-spaced thresholds (the vectorized grid) and uneven ones (per-element search).
+a pre-pass), big ones (validated as they are scattered: counts into a local histogram added to
+``out`` at the end, weights straight into ``out``, restored on error), evenly spaced thresholds
+(the vectorized grid) and uneven ones (per-element search).
 """
 
 import numpy as np
@@ -183,7 +184,8 @@ def test_score_histogram_keras_grid(kernels, rng, num, dtype):
         _check_hist(_hist_both(kernels, t[rows], p[rows], None, thresholds))
 
 
-@pytest.mark.parametrize("kind", ["random", "jittered", "clustered", "far", "huge", "union"])
+@pytest.mark.parametrize("kind", ["random", "jittered", "clustered", "far", "huge", "union",
+                                  "far_ends", "infinite_ends"])
 def test_score_histogram_uneven_thresholds(kernels, rng, kind):
     n = 6000
     if kind == "random":
@@ -194,6 +196,10 @@ def test_score_histogram_uneven_thresholds(kernels, rng, kind):
         thresholds = np.unique(np.concatenate([rng.random(50) * 1e-3, 0.5 + rng.random(50) * 1e-6]))
     elif kind == "union":  # a metric collection's union: Keras' grid plus a few thresholds
         thresholds = np.unique(np.concatenate([keras_grid(200), [0.3, 0.5, 0.55], keras_grid(7)]))
+    elif kind == "far_ends":  # an even grid but for its ends (Numba: fitted without them)
+        thresholds = np.concatenate([[-0.25], np.linspace(0, 1, 298), [1.0 + 1e-3]])
+    elif kind == "infinite_ends":
+        thresholds = np.concatenate([[-np.inf], np.linspace(0.1, 0.9, 98), [np.inf]])
     elif kind == "far":  # all thresholds above every score
         thresholds = np.array([10.0, 20.0, 30.0])
     else:  # large magnitudes
@@ -201,6 +207,7 @@ def test_score_histogram_uneven_thresholds(kernels, rng, kind):
     t = _labels(rng, (n, 2), np.int32)
     p = rng.random((n, 2)) if kind != "huge" else 1e6 + rng.random((n, 2))
     p[::9] = np.repeat(rng.choice(thresholds, p[::9].shape[0])[:, None], 2, axis=1)
+    p[::13] = rng.choice([-np.inf, -0.25, -0.1, 0.0, 1.0, 1.0005, 1.001, 1.5, np.inf], (p[::13].shape[0], 2))
     for w in (None, rng.random((n, 2))):
         _check_hist(_hist_both(kernels, t, p, w, thresholds))
         _check_hist(_hist_both(kernels, t, p, w, thresholds, m=1))
@@ -327,6 +334,67 @@ def test_score_histogram_errors_in_big_batches(kernels, rng, bad, n, where):
         err = tuple(int(e) for e in kernels.score_histogram(t, p, w, thresholds, -1, out, sums))
         assert err == expect
         assert out.tobytes() == before.tobytes() and sums.tobytes() == sums_before.tobytes()
+
+
+# Big batches with many buckets: local count histograms (C++ uint32, Numba int32) added to
+# out at the end, and the next chunk's rows prefetched (any layout: dense blocks, columns of a
+# wide matrix, negative strides, the flattened pooled run).
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_score_histogram_big_batches_many_buckets(kernels, rng, layout):
+    n, labels, num = 60_000, 3, 4096
+    thresholds = keras_grid(num)
+    t = _strided(_labels(rng, (n, labels), np.uint8), layout)
+    p = rng.random((n, labels)).astype(np.float32)
+    p[::5] = thresholds[rng.integers(0, num, p[::5].shape)]  # on thresholds: ambiguous codes
+    p = _strided(p, layout)
+    ids = _strided(rng.integers(0, labels, (n, 1)), layout)[:, 0]
+    w = _strided(rng.random((n, labels)), layout)
+    for class_id, m in [(-1, labels), (-1, 1), (1, 1)]:
+        for sums in (False, True):
+            _check_hist(_hist_both(kernels, t, p, None, thresholds, class_id, m, sums, fast=True))
+        _check_hist(_hist_both(kernels, ids, p, None, thresholds, class_id, m, fast=True))
+        _check_hist(_hist_both(kernels, t, p, w, thresholds, class_id, m, fast=True))
+
+
+@pytest.mark.parametrize("bad", ["label", "class", "nan", "weight"])
+def test_score_histogram_late_errors_many_buckets(kernels, rng, bad):
+    """A bad element late in a big batch over 65,536 thresholds: the local histogram is dropped
+    (or out restored), out and score_sums are bit for bit unchanged, and the next batch counts
+    from the unchanged state."""
+    n, labels, num = 400_000, 2, 65536
+    thresholds = keras_grid(num)
+    p = rng.random((n, labels)).astype(np.float32)
+    w = rng.random((n, labels)) if bad == "weight" else None
+    t = rng.integers(0, labels, n) if bad == "class" else _labels(rng, (n, labels), np.int8)
+    for where in (n // 2 + 123, n - 1):
+        tt, pp, ww = t.copy(), p.copy(), None if w is None else w.copy()
+        if bad == "class":
+            tt[where] = -1
+            expect = (int(ErrorCode.TRUE_CLASS), where, 0)
+        elif bad == "label":
+            tt[where, 1] = 2
+            expect = (int(ErrorCode.BINARY_LABEL), where, 1)
+        elif bad == "nan":
+            pp[where, 1] = np.nan
+            expect = (int(ErrorCode.NAN_SCORE), where, 1)
+        else:
+            ww[where, 1] = -np.inf
+            expect = (int(ErrorCode.BAD_WEIGHT), where, 1)
+        for m in (1, labels):
+            for sums in (None, rng.random((num + 1, m))):
+                shape = (2, num + 1, m)
+                out = rng.random(shape) if w is not None else rng.integers(0, 1 << 40, shape)
+                before = out.copy()
+                sums_before = None if sums is None else sums.copy()
+                err = tuple(int(e) for e in kernels.score_histogram(tt, pp, ww, thresholds, -1, out, sums))
+                assert err == expect
+                assert out.tobytes() == before.tobytes()
+                if sums is not None:
+                    assert sums.tobytes() == sums_before.tobytes()
+                if w is None and sums is None:  # the same state takes a valid batch exactly
+                    assert tuple(kernels.score_histogram(t, p, None, thresholds, -1, out, None)) == (0, 0, 0)
+                    _fast_expected(t, p, None, thresholds, -1, m, before, None)
+                    np.testing.assert_array_equal(out, before)
 
 
 def test_score_histogram_rejects_bad_arguments(kernels):

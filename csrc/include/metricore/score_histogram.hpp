@@ -15,13 +15,23 @@
 // Then a scalar loop scatter-adds each element straight into `out` (and `score_sums`),
 // settling the rare ambiguous grid codes with one threshold comparison.
 //
-// All or nothing, without a T-sized local histogram:
+// All or nothing:
 //   * small batches (fewer elements than a few times out's size) are validated first, in a
-//     pre-pass over data that is small and cache-resident, and only then scattered;
+//     pre-pass over data that is small and cache-resident, and only then scattered straight
+//     into `out`: no T-sized local histogram to zero and add, so their cost does not grow
+//     with T;
 //   * big batches are validated chunk by chunk as they are scattered (a separate pre-pass
-//     would read the whole batch from memory twice); `out` and `score_sums` are copied first
-//     (O(T), small next to the batch) and restored if a chunk turns out bad.
+//     would read the whole batch from memory twice). Unweighted counts go to a local uint32
+//     histogram, added to `out` at the end (and dropped if a chunk turns out bad); weights go
+//     straight to `out`, and score sums to `score_sums`, copied first (O(T), small next to
+//     the batch) and restored if a chunk turns out bad.
 // Either way a bad batch is then rescanned in the protocol's order to report its first error.
+//
+// Big batches with many buckets (T = 65,536: a 1 MiB int64 histogram) are bound by the cache
+// more than by arithmetic: nearly every element's scatter misses L1, and the histogram's lines
+// crowd the streamed input out of L2, so that the hardware prefetcher loses its lead and each
+// chunk waits on memory. Hence the uint32 counts (half the footprint) and a software
+// prefetch of the next chunk's rows while the current one is coded and scattered.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -41,6 +51,12 @@
 #define MC_SCORE_ISA_DISPATCH 1
 #else
 #define MC_SCORE_ISA_DISPATCH 0
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define MC_PREFETCH_FN __attribute__((noipa))
+#else
+#define MC_PREFETCH_FN
 #endif
 
 namespace metricore {
@@ -104,6 +120,39 @@ inline int set_isa_level(int level) {
 #endif
 
 constexpr int64_t kChunk = 512;
+constexpr int64_t kCacheLine = 64;
+// Big batches prefetch the next chunk's rows when their histograms exceed about an L1 (below
+// that the hardware prefetcher keeps up, and the hints only cost).
+constexpr int64_t kPrefetchAbove = 32 * 1024;  // bytes
+
+// Prefetches rows [r0, r1) (clipped to the view) x columns [c0, c1) of `a` into every cache
+// level, if their bytes are dense: they span at most about twice what the block holds (a
+// column of a wide matrix is not dense, its lines hold mostly other columns; any strides, also
+// 0 or negative). A hint only: never faults. Not inlined: GCC finds a function that only
+// prefetches free of side effects and drops the calls to it (ipa-pure-const), unless noipa.
+template <class T>
+MC_PREFETCH_FN void prefetch_block(const Strided2<T>& a, int64_t r0, int64_t r1, int64_t c0,
+                                   int64_t c1) {
+#if defined(__GNUC__)
+  r1 = std::min(r1, a.rows);
+  if (r1 <= r0 || c1 <= c0) return;
+  const int64_t item = sizeof(T);
+  const int64_t first = r0 * a.row_stride + c0 * a.col_stride;
+  const int64_t rows_span = (r1 - 1 - r0) * a.row_stride;
+  const int64_t cols_span = (c1 - 1 - c0) * a.col_stride;
+  const int64_t lo = first + std::min<int64_t>(rows_span, 0) + std::min<int64_t>(cols_span, 0);
+  const int64_t hi =
+      first + std::max<int64_t>(rows_span, 0) + std::max<int64_t>(cols_span, 0) + item;
+  if (hi - lo > 2 * (r1 - r0) * (c1 - c0) * item + kCacheLine) return;
+  // Integer addresses: the first line may start before the array.
+  const uintptr_t base = reinterpret_cast<uintptr_t>(a.base);
+  for (uintptr_t line = (base + lo) & ~uintptr_t(kCacheLine - 1); line < base + hi;
+       line += kCacheLine)
+    __builtin_prefetch(reinterpret_cast<const void*>(line));
+#else
+  (void)a, (void)r0, (void)r1, (void)c0, (void)c1;
+#endif
+}
 
 // The grid for bucket_grid_code if the thresholds suit it (O(T)); false otherwise.
 inline bool make_grid(const double* thr, int64_t T, int isa, BucketGrid& grid) {
@@ -464,19 +513,39 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
     return {};
   }
 
-  std::vector<Acc> out_copy(out, out + out_size);
+  // The rows of y_true, y_pred and the weights that the runs' elements [i0, i1) lie in.
+  auto prefetch_rows = [&](int64_t i0, int64_t i1) {
+    if (flat) i0 /= L, i1 = (i1 + L - 1) / L;  // flat index -> row (row-major, columns j0..j1)
+    prefetch_block(yp, i0, i1, j0, j1);
+    prefetch_block(yt, i0, i1, class_ids ? 0 : j0, class_ids ? 1 : j1);
+    if constexpr (Weighted) prefetch_block(w.w, i0, i1, j0, j1);
+  };
+  // Fewer than 2^32 elements: no uint32 count can overflow.
+  const bool local = !Weighted && N * (j1 - j0) <= int64_t(UINT32_MAX);
+  const int64_t count_bytes = local ? sizeof(uint32_t) : sizeof(Acc);
+  const bool prefetch = out_size * count_bytes + sums_size * 8 > kPrefetchAbove;
+  std::vector<uint32_t> counts;
+  std::vector<Acc> out_copy;
+  if (local) counts.assign(static_cast<size_t>(out_size), 0);
+  else out_copy.assign(out, out + out_size);
   std::vector<double> sums_copy(sums, sums + sums_size);
   for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
     const int64_t n = std::min(chunk, run_length - i0);
+    if (prefetch) prefetch_rows(i0 + chunk, std::min(i0 + 2 * chunk, run_length));
     for (const RunT& r : runs) {
       if (stage<Weighted>(coder, r, class_ids, C, B, i0, n, codes, wbuf)) {
         std::copy(out_copy.begin(), out_copy.end(), out);
         std::copy(sums_copy.begin(), sums_copy.end(), sums);
         return first_error();
       }
-      scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, out, sums);
+      if (local)
+        scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, counts.data(), sums);
+      else
+        scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, out, sums);
     }
   }
+  if (local)
+    for (int64_t k = 0; k < out_size; ++k) out[k] += counts[static_cast<size_t>(k)];
   return {};
 }
 

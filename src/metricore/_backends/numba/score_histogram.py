@@ -12,6 +12,9 @@ scatter-add (and the score sums'). All or nothing, two ways:
   zero and commit, so that their cost does not grow with T;
 * big ones are validated in loop K, chunk by chunk, and go to local histograms added to
   ``out`` at the end (int32 counts: half the cache footprint of out's int64 at T = 65,536).
+  A histogram bigger than L1 makes nearly every scatter miss it, and its lines crowd the
+  streamed batch out of L2 so that the hardware prefetcher loses its lead: then the next
+  chunk's rows are prefetched while the current one is processed (``_prefetch``).
 
 Either way a bad batch is then scanned again, slowly, for its first bad element in the
 protocol's order.
@@ -25,7 +28,10 @@ thresholds and the size of the batch, from:
   s < t[k] and u > u_k implies s > t[k]: the bucket is ceil(u), clamped to [0, T], unless u
   is within delta of an index c, when it is c + (t[c] < s). Loop K is branch-free and
   vectorized (no table); the rare ambiguous elements (a fraction 2 delta of evenly spread
-  scores) are settled in loop S with one comparison;
+  scores) are settled in loop S with one comparison. Keras' grid has its ends -eps and
+  1 + eps off the grid of the others, by eps * (T - 1) in u: at many thresholds that makes
+  too many ambiguous elements (1.3% at T = 65,536), so then ("ends" mode) the grid is
+  fitted to t[1], ..., t[T-2] only and t[0], t[T-1] are compared exactly;
 * other thresholds: ``_elementwise.bucket`` (a grid of 2T cells and a short scan);
 * small batches (elements * log2(T) below T / 4): a binary search, so that their cost does
   not grow with T.
@@ -49,6 +55,7 @@ from ._elementwise import (
     weight_ok,
 )
 from ._jit import jit, specialize
+from ._prefetch import prefetch_block
 
 _BINARY_LABEL = int(ErrorCode.BINARY_LABEL)
 _TRUE_CLASS = int(ErrorCode.TRUE_CLASS)
@@ -56,17 +63,26 @@ _NAN_SCORE = int(ErrorCode.NAN_SCORE)
 _BAD_WEIGHT = int(ErrorCode.BAD_WEIGHT)
 
 _CHUNK = 1024  # rows per chunk: the loops' buffers stay in L1
+_CHUNK_PREFETCHED = 512  # next to big histograms (those that prefetch): keep them small
 # Binary search instead of a grid when elements * log2(T + 1) * _SEARCH_RATIO < T: setting a
 # grid up costs about as much per threshold as a quarter of a search step per element.
 _SEARCH_RATIO = 4
 # Validation in loop K, into local histograms, when elements >= _FUSE_RATIO * the state's
-# size (in uniform mode); else a pre-pass, then straight to out.
+# size (in the uniform modes); else a pre-pass, then straight to out.
 _FUSE_RATIO = 4
 _MAX_DELTA = 0.05  # uniform thresholds: at most 10% of evenly spread scores are ambiguous
+# Prefetch the next chunk (validating in loop K) when the histograms exceed about an L1.
+_PREFETCH_ABOVE = 32 * 1024  # bytes
+
+# Uniform thresholds: the ends (t[0], t[T-1]) are compared exactly, and the grid fitted to
+# the others, when fitting all of them leaves delta above this (the two compares cost about
+# as much per element as 2 * delta ambiguous elements).
+_ENDS_DELTA = 0.002
 
 _UNIFORM = 0
 _GRID = 1
 _SEARCH = 2
+_UNIFORM_ENDS = 3  # uniform, ends compared exactly
 
 _I64 = np.dtype(np.int64)
 _F64 = np.dtype(np.float64)
@@ -74,30 +90,56 @@ _F64 = np.dtype(np.float64)
 
 # ------------------------------------------------------------------ buckets
 @jit
-def _uniform_grid(thresholds):
-    """(t[0], (T - 1) / (t[T-1] - t[0]), delta, uniform): ``_uniform_bucket``'s parameters
-    for T >= 2 finite thresholds; delta = max |u_k - k|. One vectorized pass (the maximum of
-    non-negative floats taken on their bits, an integer reduction)."""
-    num_thresholds = thresholds.shape[0]
-    if num_thresholds < 2:
-        return 0.0, 0.0, 0.0, False
-    lo = thresholds[0]
-    scale = (num_thresholds - 1) / (thresholds[num_thresholds - 1] - lo)
+def _uniform_fit(thresholds, skip, limit):
+    """(lo, scale, delta) of u = (s - lo) * scale for the n = T - 2 * skip >= 1 thresholds
+    t[skip], ..., t[T-1-skip]: lo = t[skip], scale = (n - 1) / (t[T-1-skip] - lo) (1 if
+    n == 1), delta = max |u_k - k| (inf if the span is infinite, or too small to invert);
+    once that exceeds ``limit``, a lower bound of it (checked every _CHUNK thresholds).
+    Vectorized blocks (the maximum of non-negative floats taken on their bits, an integer
+    reduction)."""
+    n = thresholds.shape[0] - 2 * skip
+    lo = thresholds[skip]
+    scale = 1.0 if n == 1 else (n - 1) / (thresholds[U(skip + n - 1)] - lo)
     if not ((lo > -np.inf) & (scale > 0.0) & (scale < np.inf)):
-        return 0.0, 0.0, 0.0, False  # (infinite thresholds, or a span too small to invert)
+        return 0.0, 0.0, np.inf
     worst = np.uint64(0)
-    for k in range(num_thresholds):
-        error = float_bits(abs((thresholds[U(k)] - lo) * scale - np.float64(k)))
-        worst = error if error > worst else worst
-    delta = bits_float64(worst)
-    return lo, scale, delta, delta <= _MAX_DELTA
+    for k0 in range(0, n, _CHUNK):
+        for k in range(k0, min(k0 + _CHUNK, n)):
+            error = float_bits(abs((thresholds[U(skip + k)] - lo) * scale - np.float64(k)))
+            worst = error if error > worst else worst
+        if bits_float64(worst) > limit:
+            break
+    return lo, scale, bits_float64(worst)
 
 
 @jit
-def _uniform_bucket(s, lo, scale, delta, top):
-    """(bucket, c): the bucket of score s (float64) among uniform thresholds, exact unless
-    c >= 0, when it is c and the element is in bucket c + (thresholds[c] < s). top = T.
-    Branch-free; a NaN score gives bucket 0 (it is never counted)."""
+def _uniform_grid(thresholds):
+    """(mode, grid) for T >= 2 thresholds: _UNIFORM or _UNIFORM_ENDS with
+    ``_uniform_bucket``'s parameters (lo, scale, delta, top, t[0], t[T-1]) -- top the number
+    of fitted thresholds, T or T - 2 -- or _GRID if neither fit has delta <= _MAX_DELTA."""
+    num_thresholds = thresholds.shape[0]
+    first, last = thresholds[0], thresholds[num_thresholds - 1]
+    lo, scale, delta = _uniform_fit(thresholds, 0, _ENDS_DELTA)
+    mode, top = _UNIFORM, num_thresholds
+    if delta > _ENDS_DELTA and num_thresholds >= 3:
+        inner_lo, inner_scale, inner_delta = _uniform_fit(thresholds, 1, np.inf)
+        if inner_delta < delta:
+            lo, scale, delta = inner_lo, inner_scale, inner_delta
+            mode, top = _UNIFORM_ENDS, num_thresholds - 2
+        else:  # all of them, after all: their delta, not a bound
+            lo, scale, delta = _uniform_fit(thresholds, 0, np.inf)
+    if not delta <= _MAX_DELTA:
+        mode = _GRID
+    return mode, (lo, scale, delta, np.float64(top), first, last)
+
+
+@jit
+def _uniform_bucket(s, grid, ends):
+    """(bucket, c): the bucket of score s (float64) among uniform thresholds (``grid`` from
+    ``_uniform_grid``; ``ends``: _UNIFORM_ENDS mode), exact unless c >= 0, when the element
+    is in bucket + (thresholds[c] < s). Branch-free; a NaN score gives bucket 0 (it is never
+    counted)."""
+    lo, scale, delta, top, first, last = grid
     u = (s - lo) * scale
     u = u if u > -1.0 else -1.0  # also maps NaN to -1
     u = u if u < top else top
@@ -105,6 +147,13 @@ def _uniform_bucket(s, lo, scale, delta, top):
     ambiguous = (abs(u - c) <= delta) & (c >= 0.0) & (c < top)
     b = c if ambiguous else np.ceil(u)
     b = b if b > 0.0 else 0.0
+    if ends:
+        # t[0] < s <= t[T-1]: above t[0] and b of the others; else the first or last bucket.
+        # (Blends: cheaper in vector lanes than adding compare masks.) The c-th fitted
+        # threshold is t[c + 1].
+        b = b + 1.0 if first < s else 0.0
+        b = top + 2.0 if last < s else b
+        c += 1.0
     return np.int64(b), np.int64(c) if ambiguous else np.int64(-1)
 
 
@@ -228,6 +277,17 @@ def _label_impl(y_true, i, j, num_labels):
     )
 
 
+def _prefetch_weights(sample_weight, r0, r1, c0, c1):
+    """prefetch_block of the weights, or nothing (None)."""
+
+
+@specialize(_prefetch_weights)
+def _prefetch_weights_impl(sample_weight, r0, r1, c0, c1):
+    if isinstance(sample_weight, types.NoneType):
+        return lambda sample_weight, r0, r1, c0, c1: None
+    return lambda sample_weight, r0, r1, c0, c1: prefetch_block(sample_weight, r0, r1, c0, c1)
+
+
 def _weights_buffer(sample_weight, n):
     """A buffer for a chunk's weights (float64), or None."""
 
@@ -276,33 +336,40 @@ def _accumulate(
 ):
     """Adds the batch's columns [lo, hi) to flat_out, a flat (2, T + 1, M) histogram (and to
     flat_sums, flat (T + 1, M), or None), the buckets by ``mode`` (``grid``: the parameters
-    of ``_uniform_grid``). With ``validate`` (uniform mode), loop K validates the elements
-    too, and at the first chunk holding a bad one this returns False, the chunks before it
-    added. Else returns True."""
+    of ``_uniform_grid``). With ``validate`` (the uniform modes), loop K validates the
+    elements too, and at the first chunk holding a bad one this returns False, the chunks
+    before it added; the batch is then streamed from memory, and the next chunk's rows are
+    prefetched if the histograms are big. Else returns True."""
     num_rows, num_labels = y_pred.shape
     num_thresholds = thresholds.shape[0]
     per_label = M > 1
     half = (num_thresholds + 1) * M  # flat_out[half:]: the positive histograms
-    chunk = min(_CHUNK, num_rows)
+    histogram_bytes = flat_out.size * flat_out.itemsize + _size(flat_sums) * 8
+    prefetch = validate and histogram_bytes > _PREFETCH_ABOVE
+    chunk = min(_CHUNK_PREFETCHED if prefetch else _CHUNK, num_rows)
     keys = np.empty(chunk, np.int64)
     ties = np.empty(chunk, np.int64)
     weights = _weights_buffer(sample_weight, chunk)
-    grid_lo, scale, delta = grid
-    top = np.float64(num_thresholds)
     cells = bucket_grid(thresholds[: num_thresholds if mode == _GRID else 0])
+    ends = mode == _UNIFORM_ENDS
     for start in range(0, num_rows, chunk):
         n = min(chunk, num_rows - start)
+        if prefetch:
+            ahead, end = start + chunk, start + 2 * chunk
+            prefetch_block(y_pred, ahead, end, lo, hi)
+            prefetch_block(y_true, ahead, end, lo, hi)
+            _prefetch_weights(sample_weight, ahead, end, lo, hi)
         bad = False
         if validate and y_true.ndim == 1:
             for r in range(n):
                 bad |= class_index(y_true[U(start + r)], num_labels) < 0
         for j in range(lo, hi):
             m = j if per_label else 0
-            if mode == _UNIFORM:
+            if mode == _UNIFORM or mode == _UNIFORM_ENDS:
                 for r in range(n):  # (K): branch-free, vectorized
                     i = start + r
                     v = y_pred[U(i), U(j)]
-                    b, c = _uniform_bucket(np.float64(v), grid_lo, scale, delta, top)
+                    b, c = _uniform_bucket(np.float64(v), grid, ends)
                     keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * M + m
                     ties[U(r)] = c
                     bad |= v != v
@@ -372,16 +439,16 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
     depth = 1  # binary search steps per element, about log2(T + 1)
     while (num_thresholds + 1) >> depth:
         depth += 1
-    grid = (0.0, 0.0, 0.0)
+    grid = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     if num_thresholds == 0 or num_elements * depth * _SEARCH_RATIO < num_thresholds:
         mode = _SEARCH
+    elif num_thresholds == 1:
+        mode = _GRID
     else:
-        grid_lo, scale, delta, uniform = _uniform_grid(thresholds)
-        grid = (grid_lo, scale, delta)
-        mode = _UNIFORM if uniform else _GRID
+        mode, grid = _uniform_grid(thresholds)
     half = (num_thresholds + 1) * num_counts
     fuse = (
-        (mode == _UNIFORM)
+        ((mode == _UNIFORM) | (mode == _UNIFORM_ENDS))
         & (num_elements >= _FUSE_RATIO * (out.size + _size(score_sums)))
         & (num_elements < 1 << 31)
     )
