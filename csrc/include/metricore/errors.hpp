@@ -1,7 +1,11 @@
 // Error codes every kernel returns; mirrored by metricore._backends.protocol.ErrorCode
 // (tests/test_backends.py checks the two agree).
 #pragma once
+// NVRTC (the CUDA backend's run-time compiler) has no standard headers: its includer
+// provides the fixed-width types (see _backends/cuda/common.cuh).
+#if !defined(__CUDACC_RTC__)
 #include <cstdint>
+#endif
 
 namespace metricore {
 
