@@ -422,7 +422,12 @@ def group_keys(arrays) -> Any:
         if pt.is_integer(arr.type) and not arr.null_count:
             return _to_numpy(arr)
         if pt.is_dictionary(arr.type):
-            return arr
+            if not arr.null_count:
+                return arr
+            # nulls become one more dictionary value, the group None
+            return pa.DictionaryArray.from_arrays(
+                arr.indices.fill_null(len(arr.dictionary)),
+                pa.concat_arrays([arr.dictionary, pa.nulls(1, arr.dictionary.type)]))
         return pc.dictionary_encode(arr, null_encoding="encode")
     n = len(arrays[0])
     codes = np.zeros(n, dtype=np.int64)
@@ -500,13 +505,27 @@ def table_to_batch(table, columns: Columns, path: str, row_group: Optional[int],
 
 
 # ------------------------------------------------------------------ reading
-def _parquet_tables(info: FileInfo, names: List[str], batch_size: int):
+def _parquet_tables(info: FileInfo, names: List[str], batch_size: int,
+                    by: Sequence[str] = ()):
     """Yields (table, row_group, first row) for the row groups to read, one row group at a
-    time (or in slices of ``batch_size`` rows when a row group is larger than 4 of them)."""
+    time (or in slices of ``batch_size`` rows when a row group is larger than 4 of them).
+
+    String group-by columns (``by``) are read as dictionary arrays: Parquet usually stores
+    them dictionary-encoded, so the keys never become Python-visible strings per row and
+    need no hashing."""
     import pyarrow.parquet as pq
+    import pyarrow.types as pt
 
     try:
-        pf = pq.ParquetFile(info.path, metadata=info.metadata, pre_buffer=True)
+        dictionary = []
+        if by:
+            schema = pq.read_schema(info.path) if info.metadata is None else \
+                info.metadata.schema.to_arrow_schema()
+            dictionary = [c for c in by if c in schema.names and (
+                pt.is_string(schema.field(c).type) or pt.is_large_string(schema.field(c).type)
+                or pt.is_binary(schema.field(c).type))]
+        pf = pq.ParquetFile(info.path, metadata=info.metadata, pre_buffer=True,
+                            read_dictionary=dictionary or None)
     except _arrow_error_types() as exc:
         raise DataError(f"cannot open the Parquet file ({_short(exc)})", path=info.path) from None
     starts = np.concatenate([[0], np.cumsum(info.row_group_rows)]).astype(np.int64)
@@ -595,7 +614,7 @@ def iter_batches(infos: Sequence[FileInfo], columns: Columns, batch_size: int = 
     def produce():
         for info in infos:
             if info.format == "parquet":
-                tables = _parquet_tables(info, names, batch_size)
+                tables = _parquet_tables(info, names, batch_size, columns.by)
             else:
                 floats = [c for c in columns.y_pred + [columns.weight]
                           if c is not None and c not in columns.by and c != columns.y_true]
