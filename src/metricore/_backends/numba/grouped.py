@@ -342,6 +342,20 @@ def _typed(groups, out, out_dtype):
     return (groups.dtype is _I64 or groups.dtype is _I32) and out.dtype is out_dtype
 
 
+def _run(kernel, checks, typed, *args):
+    """Every wrapper's body: the fast dtype test, the kernel call, and the slow path that
+    names the bad argument (``checks``: ``_explain``'s arguments) when either fails."""
+    if not typed:
+        _explain(*checks)
+    try:
+        result = kernel(*args)
+    except TypingError as error:
+        _explain(*checks, error)
+    if result[0] < 0:
+        _explain(*checks)
+    return result
+
+
 def score_histogram_grouped(
     groups, y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums
 ):
@@ -349,51 +363,28 @@ def score_histogram_grouped(
     (G, T + 1, M); returns (code, row, col)."""
     args = (y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums)
     checks = ("score_histogram_grouped", _check_score_histogram, groups, y_true, args, 2)
-    if not _typed(groups, out, _I64 if sample_weight is None else _F64) or (
-        score_sums is not None and score_sums.dtype is not _F64
-    ):
-        _explain(*checks)
-    try:
-        result = _score_histogram_grouped_kernel(groups, *args)
-    except TypingError as error:
-        _explain(*checks, error)
-    if result[0] < 0:
-        _explain(*checks)
-    return result
+    typed = _typed(groups, out, _I64 if sample_weight is None else _F64) and (
+        score_sums is None or score_sums.dtype is _F64)
+    return _run(_score_histogram_grouped_kernel, checks, typed, groups, *args)
 
 
 def confusion_matrix_grouped(groups, y_true, y_pred, sample_weight, ignore_label, out):
     """GroupedBackend.confusion_matrix_grouped: out (G, C, C); returns (code, row, col)."""
     args = (y_true, y_pred, sample_weight, ignore_label, out)
     checks = ("confusion_matrix_grouped", _check_confusion_matrix, groups, y_true, args, 1)
-    if not _typed(groups, out, _I64 if sample_weight is None else _F64):
-        _explain(*checks)
     has_ignore = ignore_label is not None
-    try:
-        result = _confusion_matrix_grouped_kernel(
-            groups, y_true, y_pred, sample_weight, has_ignore, ignore_label if has_ignore else 0,
-            out,
-        )
-    except TypingError as error:
-        _explain(*checks, error)
-    if result[0] < 0:
-        _explain(*checks)
-    return result
+    return _run(_confusion_matrix_grouped_kernel, checks,
+                _typed(groups, out, _I64 if sample_weight is None else _F64),
+                groups, y_true, y_pred, sample_weight, has_ignore,
+                ignore_label if has_ignore else 0, out)
 
 
 def topk_matches_grouped(groups, y_true, y_pred, sample_weight, k, out):
     """GroupedBackend.topk_matches_grouped: out (G, 2); returns (code, row, col)."""
     args = (y_true, y_pred, sample_weight, k, out)
     checks = ("topk_matches_grouped", _check_topk_matches, groups, y_true, args, 1)
-    if not _typed(groups, out, _I64 if sample_weight is None else _F64):
-        _explain(*checks)
-    try:
-        result = _topk_matches_grouped_kernel(groups, *args)
-    except TypingError as error:
-        _explain(*checks, error)
-    if result[0] < 0:
-        _explain(*checks)
-    return result
+    return _run(_topk_matches_grouped_kernel, checks,
+                _typed(groups, out, _I64 if sample_weight is None else _F64), groups, *args)
 
 
 def moments_grouped(groups, kind, param, y_true, y_pred, sample_weight, out):
@@ -402,17 +393,8 @@ def moments_grouped(groups, kind, param, y_true, y_pred, sample_weight, out):
         raise ValueError(f"moments_grouped: unknown moment kind {kind}")
     args = (kind, y_true, y_pred, sample_weight, out)
     checks = ("moments_grouped", _check_moments, groups, y_true, args, 1)
-    if not _typed(groups, out, _F64):
-        _explain(*checks)
-    try:
-        result = _moments_grouped_kernel(
-            groups, int(kind), float(param), y_true, y_pred, sample_weight, out
-        )
-    except TypingError as error:
-        _explain(*checks, error)
-    if result[0] < 0:
-        _explain(*checks)
-    return result
+    return _run(_moments_grouped_kernel, checks, _typed(groups, out, _F64),
+                groups, int(kind), float(param), y_true, y_pred, sample_weight, out)
 
 
 def column_moments_grouped(groups, y_true, y_pred, sample_weight, shift, out):
@@ -420,12 +402,5 @@ def column_moments_grouped(groups, y_true, y_pred, sample_weight, shift, out):
     every group; returns (code, row, col)."""
     args = (y_true, y_pred, sample_weight, shift, out)
     checks = ("column_moments_grouped", _check_column_moments, groups, y_true, args, 1)
-    if not _typed(groups, out, _F64):
-        _explain(*checks)
-    try:
-        result = _column_moments_grouped_kernel(groups, *args)
-    except TypingError as error:
-        _explain(*checks, error)
-    if result[0] < 0:
-        _explain(*checks)
-    return result
+    return _run(_column_moments_grouped_kernel, checks, _typed(groups, out, _F64),
+                groups, *args)
