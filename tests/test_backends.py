@@ -206,6 +206,9 @@ ERROR_CASES = [
      ErrorCode.NAN_SCORE, (1, 0)),
     ("moments", lambda: (int(MomentKind.ABSOLUTE), 0.0, np.ones((2, 1)), np.ones((2, 1)),
                          np.array([[1.0], [-np.inf]])), (2,), ErrorCode.BAD_WEIGHT, (1, 0)),
+    # no columns: nothing to sum, the weights are still checked
+    ("column_moments", lambda: (np.zeros((3, 0)), np.zeros((3, 0)), np.array([1.0, np.nan, 2.0]),
+                                np.zeros(0)), (4, 0), ErrorCode.BAD_WEIGHT, (1, 0)),
 ]
 
 
@@ -214,10 +217,10 @@ def test_errors_report_first_bad_element_and_leave_out_untouched(kernels, i):
     family, make_args, out_shape, code, where = ERROR_CASES[i]
     args = make_args()
     for dtype in (np.int64, np.float64):
-        if family == "moments":
+        if family in ("moments", "column_moments"):  # float64 sums whatever the weights
             dtype = np.float64
         weighted = args[2] is not None if family != "moments" else True
-        if family != "moments" and (dtype == np.float64) != weighted:
+        if family not in ("moments", "column_moments") and (dtype == np.float64) != weighted:
             continue
         out = np.full(out_shape, 7, dtype=dtype)
         err = tuple(int(e) for e in getattr(kernels, family)(*args, out))

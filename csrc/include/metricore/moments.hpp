@@ -300,7 +300,8 @@ Error column_moments(const Strided2<TT>& yt, const Strided2<PT>& yp, const WP& w
                      const double* shift, double* out) {
   using namespace moments_detail;
   const int64_t N = yp.rows, D = yp.cols;
-  if (N == 0 || D == 0) return {};
+  if (N == 0) return {};
+  if (D == 0) return first_bad_weight(w, 0, N);  // nothing to sum; weights still validated
   // Rows per chunk: one chunk is one summation block per column.
   const int64_t R = std::max<int64_t>(kChunkElems / D, 1);
   std::vector<double> tb(static_cast<size_t>(R * D)), pb(static_cast<size_t>(R * D));

@@ -205,9 +205,8 @@ class SparseTopKCategoricalAccuracy(_TopK):
         codes = self._group_codes
         if codes is not None:  # per-group sums: bincount is one pass, whatever the groups
             size = self._group_capacity
-            ones = None if w is None else w
             delta = np.stack([np.bincount(codes, hits if w is None else w * hits, size),
-                              np.bincount(codes, ones, size)], axis=-1)
+                              np.bincount(codes, w, size)], axis=-1)
             delta = delta.astype(np.int64 if w is None else np.float64)
         elif w is None:
             delta = np.array([hits.sum(), hits.size], dtype=np.int64)

@@ -108,13 +108,13 @@ class _ByKeys:
             codes = self._encode_arrow(by)
         else:
             keys = np.asarray(by)
-            if keys.ndim != 1:
-                keys = keys.reshape(-1) if keys.ndim == 2 and keys.shape[1] == 1 else keys
+            if keys.ndim == 2 and keys.shape[1] == 1:
+                keys = keys.reshape(-1)
             if keys.ndim != 1:
                 raise ValueError(f"by must be one key per row, shape ({n},); got {keys.shape}")
             if keys.size != n:
                 raise ValueError(f"by has {keys.size} keys for {n} rows")
-            if keys.dtype.kind in "iub" and keys.dtype.kind != "b" and keys.size:
+            if keys.dtype.kind in "iu" and keys.size:
                 lo, hi = int(keys.min()), int(keys.max())
                 if lo >= 0 and hi < _LUT_LIMIT:
                     return self._encode_small_ints(keys, hi)
