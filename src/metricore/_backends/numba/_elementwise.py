@@ -167,6 +167,14 @@ def same_shape(sample_weight, like):
 
 
 @jit
+def labels_fit(y_true, y_pred):
+    """Whether y_true fits (N, L) y_pred: (N,) class ids, or (N, L) labels."""
+    if y_true.ndim == 1:
+        return y_true.shape[0] == y_pred.shape[0]
+    return y_true.shape == y_pred.shape
+
+
+@jit
 def same_rows(sample_weight, num_rows):
     """Whether the (N,) weights (or None) have ``num_rows`` entries."""
     if sample_weight is None:

@@ -31,10 +31,10 @@ from ._elementwise import (
     bucket_grid,
     class_index,
     element_weight,
+    labels_fit,
     row_class,
     row_weight,
     same_rows,
-    same_shape,
 )
 from ._jit import jit
 from ._simd import VECTOR_BYTES, row_beaten
@@ -50,7 +50,7 @@ from .moments import (
     column_terms,
     first_bad_row_weight,
 )
-from .score_histogram import _SEARCH_RATIO, _float_scores, _label, _search
+from .score_histogram import _SEARCH_RATIO, _label, _search, histogram_args_fit
 from .score_histogram import _check as _check_score_histogram
 from .score_histogram import _first_error as _score_histogram_error
 from .topk_matches import _check as _check_topk_matches
@@ -101,20 +101,11 @@ def _score_histogram_grouped_kernel(
     num_groups = out.shape[0]
     num_thresholds = thresholds.shape[0]
     num_counts = out.shape[3]
-    if y_true.ndim == 1:
-        true_ok = y_true.shape[0] == num_rows
-    else:
-        true_ok = y_true.shape == y_pred.shape
     if (
-        not true_ok
-        or groups.shape[0] != num_rows
-        or not _float_scores(y_pred)
-        or not same_shape(sample_weight, y_pred)
-        or out.shape[1] != 2
-        or out.shape[2] != num_thresholds + 1
-        or (num_counts != 1 and (num_counts != num_labels or class_id >= 0))
-        or class_id < -1
-        or class_id >= num_labels
+        groups.shape[0] != num_rows
+        or not histogram_args_fit(
+            y_true, y_pred, sample_weight, num_thresholds, class_id, out.shape[1:]
+        )
         or not _grouped_sums_fit(score_sums, num_groups, num_thresholds + 1, num_counts)
     ):
         return ARGUMENT_ERROR, 0, 0
@@ -192,12 +183,8 @@ def _confusion_matrix_grouped_kernel(
 @jit
 def _topk_matches_grouped_kernel(groups, y_true, y_pred, sample_weight, k, out):
     num_rows, num_classes = y_pred.shape
-    if y_true.ndim == 1:
-        true_ok = y_true.shape[0] == num_rows
-    else:
-        true_ok = y_true.shape == y_pred.shape
     if (
-        not true_ok
+        not labels_fit(y_true, y_pred)
         or groups.shape[0] != num_rows
         or not same_rows(sample_weight, num_rows)
         or k < 0

@@ -51,6 +51,7 @@ from ._elementwise import (
     bucket_grid,
     class_index,
     element_weight,
+    labels_fit,
     same_shape,
     weight_ok,
 )
@@ -427,25 +428,30 @@ def _sums_fit(score_sums, num_buckets, num_counts):
 
 
 @jit
+def histogram_args_fit(y_true, y_pred, sample_weight, num_thresholds, class_id, histogram):
+    """Whether the arguments fit together and ``histogram``, the shape (2, T + 1, M) of one
+    histogram state (the grouped kernel passes out's shape past its group axis)."""
+    num_labels = y_pred.shape[1]
+    sides, buckets, num_counts = histogram
+    return (
+        labels_fit(y_true, y_pred)
+        and _float_scores(y_pred)
+        and same_shape(sample_weight, y_pred)
+        and sides == 2
+        and buckets == num_thresholds + 1
+        and (num_counts == 1 or (num_counts == num_labels and class_id < 0))
+        and -1 <= class_id < num_labels
+    )
+
+
+@jit
 def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums):
     num_rows, num_labels = y_pred.shape
     num_thresholds = thresholds.shape[0]
     num_counts = out.shape[2]
-    if y_true.ndim == 1:
-        true_ok = y_true.shape[0] == num_rows
-    else:
-        true_ok = y_true.shape == y_pred.shape
-    if (
-        not true_ok
-        or not _float_scores(y_pred)
-        or not same_shape(sample_weight, y_pred)
-        or out.shape[0] != 2
-        or out.shape[1] != num_thresholds + 1
-        or (num_counts != 1 and (num_counts != num_labels or class_id >= 0))
-        or class_id < -1
-        or class_id >= num_labels
-        or not _sums_fit(score_sums, num_thresholds + 1, num_counts)
-    ):
+    if not histogram_args_fit(
+        y_true, y_pred, sample_weight, num_thresholds, class_id, out.shape
+    ) or not _sums_fit(score_sums, num_thresholds + 1, num_counts):
         return ARGUMENT_ERROR, 0, 0
     if num_rows == 0:
         return 0, 0, 0

@@ -18,7 +18,15 @@ import numpy as np
 from metricore._backends.protocol import ErrorCode
 
 from ._args import ARGUMENT_ERROR, TypingError, explain
-from ._elementwise import U, class_index, row_class, row_weight, same_rows, weight_ok
+from ._elementwise import (
+    U,
+    class_index,
+    labels_fit,
+    row_class,
+    row_weight,
+    same_rows,
+    weight_ok,
+)
 from ._jit import jit
 from ._simd import VECTOR_BYTES, row_beaten
 
@@ -58,11 +66,8 @@ def _first_error(y_true, y_pred, sample_weight):
 @jit
 def _topk_matches_kernel(y_true, y_pred, sample_weight, k, out):
     num_rows, num_classes = y_pred.shape
-    if y_true.ndim == 1:
-        true_ok = y_true.shape[0] == num_rows
-    else:
-        true_ok = y_true.shape == y_pred.shape
-    if not true_ok or not same_rows(sample_weight, num_rows) or k < 0 or out.shape[0] != 2:
+    if (not labels_fit(y_true, y_pred) or not same_rows(sample_weight, num_rows) or k < 0
+            or out.shape[0] != 2):
         return ARGUMENT_ERROR, 0, 0
     if num_rows == 0:
         return 0, 0, 0
