@@ -266,3 +266,49 @@ def test_cuda_torch_tensors_are_adopted_zero_copy():
     GPU.check(err)
     expected = torch.bincount(t * 5 + p, minlength=25).reshape(5, 5)
     assert torch.equal(out, expected)  # written through DLPack into torch's own memory
+
+
+# ------------------------------------------------------------------ compilation
+def test_float32_subnormals_read_as_themselves_like_on_the_host():
+    """CuPy's RawModule would compile with -ftz=true (subnormals read as zero); the backend
+    compiles with -ftz=false, so tiny scores, labels and weights count as on the CPU."""
+    tiny = np.float32(1e-40)
+    assert 0 < tiny < np.finfo(np.float32).tiny  # subnormal
+    t = np.array([[1], [0], [1], [0]], np.int8)
+    p = np.array([[tiny], [-tiny], [0.0], [tiny]], np.float32)
+    got, ref, _ = run_both("threshold_counts", (t, p, None, np.array([0.0]), 0, -1),
+                           (4, 1, 1), np.int64)
+    np.testing.assert_array_equal(got, ref)
+    assert got[0, 0, 0] == 1  # TP: the subnormal score 1e-40 is above the threshold 0
+    w = np.array([tiny, tiny, 1, 1], np.float32)
+    got, ref, _ = run_both("confusion_matrix", (t[:, 0], t[:, 0], w, None), (2, 2),
+                           np.float64)
+    np.testing.assert_array_equal(got, ref)  # the weight 1e-40 is added, not dropped
+    bad = np.array([[np.float32(1e-45)], [1.0]], np.float32)  # not a 0/1 label
+    run_both("threshold_counts", (bad, p[:2], None, np.array([0.5]), 0, -1), (4, 1, 1),
+             np.int64)  # asserts the GPU reports the reference's BINARY_LABEL error
+
+
+def test_compiled_kernels_are_reused_from_the_disk_cache(tmp_path, monkeypatch):
+    from cupy.cuda import compiler
+
+    from metricore._backends.cuda import CudaBackend, CupyRuntime
+
+    monkeypatch.setenv("METRICORE_KERNEL_CACHE", str(tmp_path))
+    t, p = cp.arange(10) % 3, (cp.arange(10) + 1) % 3
+
+    def counts(backend):
+        out = cp.zeros((3, 3), np.int64)
+        err = backend.new_error_record(out)
+        backend.confusion_matrix(t, p, None, None, out, error=err)
+        backend.check(err)
+        return out.get()
+
+    first = counts(CudaBackend(CupyRuntime()))
+    assert list(tmp_path.glob("*.bin")) and list(tmp_path.glob("*.json"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("compiled again although the disk cache holds the module")
+
+    monkeypatch.setattr(compiler, "compile_using_nvrtc", refuse)
+    np.testing.assert_array_equal(counts(CudaBackend(CupyRuntime())), first)

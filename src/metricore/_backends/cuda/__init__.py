@@ -24,16 +24,23 @@ Differences from the host calling convention (``protocol.py``), all forced by th
   launch sequence allocation-free after the first call, which CUDA-graph capture needs;
   without one, each call takes fresh buffers from CuPy's pool.
 
-Kernel sources: ``*.cu`` next to this file, compiled at first use by ``cupy.RawModule``
-(NVRTC) per source and per set of template instantiations, cached in memory here and on
-disk by CuPy. They include the per-element headers of the C++ backend, found in the
-installed package (``metricore/include``, installed by CMakeLists.txt) or, in a source
-checkout, in ``csrc/include``.
+Kernel sources: ``*.cu`` next to this file, compiled at first use by NVRTC (through
+``cupy.cuda.compiler.compile_using_nvrtc``) per source and per set of template
+instantiations, cached in memory here and on disk (``kernel_cache_dir()``). They include the
+per-element headers of the C++ backend, found in the installed package
+(``metricore/include``, installed by CMakeLists.txt) or, in a source checkout, in
+``csrc/include``. Not ``cupy.RawModule``: it appends ``-ftz=true`` to every compilation, so
+float32 subnormals would read as zero (a score of 1e-40 would fall below a threshold of 0,
+a label of 1e-45 would pass as 0) where the CPU backends keep them; the kernels are compiled
+with ``-ftz=false`` and agree with the host bit for bit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
 import pathlib
 from typing import Any, Dict, Sequence, Tuple
 
@@ -57,8 +64,30 @@ def include_dirs() -> Tuple[pathlib.Path, pathlib.Path]:
 
 
 def compile_options() -> Tuple[str, ...]:
+    """NVRTC options; ``-ftz=false`` keeps float32 subnormals as the CPU backends do."""
     here, headers = include_dirs()
-    return ("-std=c++17", f"-I{here}", f"-I{headers}")
+    return ("-std=c++17", "-ftz=false", f"-I{here}", f"-I{headers}")
+
+
+def kernel_cache_dir() -> pathlib.Path:
+    """Where compiled kernels are kept between processes: ``$METRICORE_KERNEL_CACHE`` or
+    ``$XDG_CACHE_HOME/metricore/kernels`` (``~/.cache/metricore/kernels``)."""
+    env = os.environ.get("METRICORE_KERNEL_CACHE")
+    if env:
+        return pathlib.Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "metricore" / "kernels"
+
+
+def _sources_digest() -> str:
+    """A hash of every kernel source and header, so an edited header invalidates the cache."""
+    h = hashlib.sha256()
+    for d in include_dirs():
+        for f in sorted(d.rglob("*")):
+            if f.suffix in (".cu", ".cuh", ".hpp", ".h"):
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 class Workspace:
@@ -79,18 +108,32 @@ class Workspace:
 
 
 class _KernelCache:
-    """A RawModule whose kernels are looked up once: after the first call a launch sequence
-    makes no driver call but the launches (CUDA-graph capture wants nothing else)."""
+    """A loaded module whose kernels are looked up once: after the first call a launch
+    sequence makes no driver call but the launches (CUDA-graph capture wants nothing else)."""
 
-    def __init__(self, module):
+    def __init__(self, module, mapping: Dict[str, str]):
         self._module = module
+        self._mapping = mapping  # template name expression -> lowered (mangled) name
         self._kernels: Dict[str, Any] = {}
 
     def get_function(self, name: str):
         kernel = self._kernels.get(name)
         if kernel is None:
-            kernel = self._kernels[name] = self._module.get_function(name)
+            kernel = self._kernels[name] = self._module.get_function(self._mapping[name])
         return kernel
+
+
+def _write_cache(stem: pathlib.Path, binary: bytes, mapping: Dict[str, str]) -> None:
+    """Best effort (a read-only home just means compiling again next time); atomic, so a
+    concurrent process never reads half a file."""
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for suffix, data in ((".bin", binary), (".json", json.dumps(mapping).encode())):
+            tmp = stem.with_suffix(f"{suffix}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, stem.with_suffix(suffix))
+    except OSError:
+        pass
 
 
 class CupyRuntime:
@@ -100,9 +143,10 @@ class CupyRuntime:
         import cupy  # the only place the backend imports it
 
         self.xp = cupy
-        self._modules: Dict[Tuple[str, Tuple[str, ...]], Any] = {}
+        self._modules: Dict[Tuple[str, Tuple[str, ...], str], Any] = {}
         self._sources: Dict[str, str] = {}
         self._sm_counts: Dict[int, int] = {}
+        self._digest = None
 
     def adopt(self, x):
         """(CuPy array, torch stream or None): CuPy arrays as they are, CUDA torch tensors
@@ -129,16 +173,44 @@ class CupyRuntime:
         return self._sm_counts[device_id]
 
     def module(self, source: str, names: Sequence[str]):
-        key = (source, tuple(sorted(set(names))))
+        """The compiled module of ``source`` holding the kernels ``names`` (template name
+        expressions) for the current device's architecture."""
+        from cupy.cuda import compiler
+
+        arch = compiler._get_arch()
+        key = (source, tuple(sorted(set(names))), arch)
         mod = self._modules.get(key)
         if mod is None:
+            mod = self._modules[key] = _KernelCache(*self._load(source, key[1], arch))
+        return mod
+
+    def _load(self, source: str, names: Tuple[str, ...], arch: str):
+        """(loaded cupy Module, {name expression: lowered name}), from the disk cache or
+        compiled by NVRTC (and then cached)."""
+        from cupy.cuda import compiler, function
+
+        if self._digest is None:
+            self._digest = _sources_digest()
+        options = compile_options()
+        tag = json.dumps([self._digest, source, names, options, arch,
+                          compiler._get_nvrtc_version()])
+        stem = kernel_cache_dir() / hashlib.sha256(tag.encode()).hexdigest()
+        try:
+            binary = stem.with_suffix(".bin").read_bytes()
+            mapping = json.loads(stem.with_suffix(".json").read_text())
+        except (OSError, ValueError):
             if source not in self._sources:
                 self._sources[source] = (CUDA_DIR / f"{source}.cu").read_text()
-            mod = _KernelCache(self.xp.RawModule(code=self._sources[source],
-                                                 options=compile_options(),
-                                                 name_expressions=list(key[1])))
-            self._modules[key] = mod
-        return mod
+            binary, mapping = compiler.compile_using_nvrtc(
+                self._sources[source], options, arch=arch, filename=f"{source}.cu",
+                name_expressions=list(names), cache_in_memory=True)
+            binary = bytes(binary)
+            mapping = {str(k): v.decode() if isinstance(v, bytes) else str(v)
+                       for k, v in mapping.items()}
+            _write_cache(stem, binary, mapping)
+        mod = function.Module()
+        mod.load(binary)
+        return mod, mapping
 
     def on(self, device_id: int, torch_stream):
         """Launch context: the arrays' device, and torch's current stream if an input came
