@@ -30,16 +30,17 @@ from test_backends import ERROR_CASES  # noqa: E402
 
 
 def run_both(family, args, out_shape, dtype, extra_state=None):
-    """(GPU out, reference out, GPU error triple): the family on copies of the same data."""
+    """(GPU out, reference out, GPU error triple): the family on copies of the same data.
+    score_histogram's ``score_sums`` argument is ``extra_state`` (a shape, or None)."""
+    has_extra = family == "score_histogram"
     ref = np.zeros(out_shape, dtype)
     ref_extra = None if extra_state is None else np.zeros(extra_state)
-    ref_args = [a for a in args]
-    ref_err = getattr(REF, family)(*ref_args, ref, *([ref_extra] if extra_state else []))
+    ref_err = getattr(REF, family)(*args, ref, *([ref_extra] if has_extra else []))
     dev_args = [cp.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
     out = cp.zeros(out_shape, dtype)
     extra = None if extra_state is None else cp.zeros(extra_state)
     err = GPU.new_error_record(out)
-    getattr(GPU, family)(*dev_args, out, *([extra] if extra_state else []), error=err)
+    getattr(GPU, family)(*dev_args, out, *([extra] if has_extra else []), error=err)
     got = tuple(int(v) for v in err.get())
     assert got == tuple(int(v) for v in ref_err)
     extras = (extra.get(), ref_extra) if extra_state else None

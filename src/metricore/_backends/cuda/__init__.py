@@ -487,13 +487,19 @@ class CudaBackend:
         yt, yp, w, n, D = call.inputs(y_true, y_pred, sample_weight)
         shift = _float64_vector(call.adopt(shift, "shift"), "shift")
         out = _contiguous(call.out, "out")
-        if n == 0 or D == 0:
+        if n == 0 or (D == 0 and w is None):
             return call.error
+        key = call.scratch("key", 1, np.uint64, NO_ERROR_KEY)
+        if D == 0:  # nothing to add, but the weights are checked all the same
+            call.kernel(plan.template("check_row_weights", plan.weight_ctype(w)),
+                        plan.blocks_for(n, call.sm_count), (*_view(w, "sample_weight", 1),
+                                                            _i64(n), key))
+            call.commit_add(key, call.scratch("delta", 1, np.float64), "double", out, 0)
+            return call.run()
         # R row slices per column: about a full GPU of threads, each with a few rows.
         threads = plan.blocks_for(n * D, call.sm_count) * plan.BLOCK
         R = max(1, min(n, threads // D))
         blocks = plan.blocks_for(D * R, call.sm_count, items=1)
-        key = call.scratch("key", 1, np.uint64, NO_ERROR_KEY)
         partials = call.scratch("partials", R * 4 * D, np.float64)  # all written
         targs = (plan.label_ctype(yt.dtype), plan.score_ctype(yp.dtype), plan.weight_ctype(w))
         call.kernel(plan.template("column_moments_cols", *targs), blocks,

@@ -113,6 +113,19 @@ __global__ void column_moments_cols(const TT* __restrict__ yt, i64 yt_s0, i64 yt
   err.publish(batch_key);
 }
 
+// A batch with rows but no columns adds nothing, yet its weights are still checked (the CPU
+// backends' contract): this validates them, and commit_add (n = 0) records the error.
+template <class WT>
+__global__ void check_row_weights(const WT* __restrict__ w, i64 w_s0, i64 N,
+                                  u64* __restrict__ batch_key) {
+  const Weights<WT> wv{{w, w_s0, 0}};
+  FirstError err;
+  for (i64 i = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; i < N;
+       i += static_cast<i64>(gridDim.x) * blockDim.x)
+    err.note(!wv.valid(i, 0), i, 0, 0, metricore::BAD_WEIGHT);
+  err.publish(batch_key);
+}
+
 }  // namespace metricore_cuda
 
 #if !defined(__CUDACC_RTC__)
@@ -131,5 +144,7 @@ extern void* const metricore_ptx_check[] = {
     (void*)&column_moments_cols<long long, float, float>,
     (void*)&commit_add<double, double>,
     (void*)&reduce_partials_tree<double>,
+    (void*)&check_row_weights<float>,
+    (void*)&check_row_weights<double>,
 };
 #endif

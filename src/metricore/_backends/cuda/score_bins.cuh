@@ -18,7 +18,7 @@ namespace metricore_cuda {
 //                at its first visited column and reported at column 0 (TRUE_CLASS);
 //                else (N, L) binary labels (BINARY_LABEL at counted columns).
 //   top_k        0, or keep only the k largest scores of each row (ties to the lower
-//                column); every ranked score is checked for NaN.
+//                column), the others scored -inf; every ranked score is checked for NaN.
 //   score_sums   nonzero: also accumulate weight * score (needs FloatHist).
 template <class LT, class ST, class WT, bool FloatHist, bool SharedHist>
 __global__ void score_bins(const LT* __restrict__ yt, i64 yt_s0, i64 yt_s1, int true_ids,
@@ -69,16 +69,18 @@ __global__ void score_bins(const LT* __restrict__ yt, i64 yt_s0, i64 yt_s1, int 
       const bool bad_w = in_range && !wv.valid(i, j);
       err.note(bad_w, i, 0, j, metricore::BAD_WEIGHT);
       counted = counted && !nan && !bad_w;
+      score = static_cast<double>(s);
       if (counted && top_k > 0) {
         // Rank among the row's L scores: strictly greater ones, and equal ones to the left.
+        // A score outside the top k counts as -inf (predicted negative at every threshold),
+        // as Keras and the CPU backends do; it is not dropped.
         i64 rank = 0;
         for (i64 q = 0; q < L; ++q) {
           const ST o = p(i, q);
           rank += (o > s) | ((o == s) & (q < j));
         }
-        counted = rank < top_k;
+        if (rank >= top_k) score = -__longlong_as_double(0x7ff0000000000000ll);
       }
-      score = static_cast<double>(s);
       const i64 b = metricore::bucket_index(thresholds, T, score);
       bin = (truth ? label_stride : 0) + b * M + (M == 1 ? 0 : j);
       weight = wv.value(i, j);
