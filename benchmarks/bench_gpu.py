@@ -5,6 +5,8 @@ Cases (each timed with CUDA events on one stream, after a warm-up that compiles)
   confusion_10_16M       10-class confusion matrix, 16M int32 label pairs
   confusion_1000_16M     1000-class confusion matrix, 16M int32 label pairs
   histogram_65536_16M    positive/negative score histograms over 65,536 buckets, 16M samples
+  metric_*               whole metric update_state calls (Precision, AUC at 200 bins,
+                         SparseCategoricalAccuracy over 10 classes) vs torchmetrics' update
   *_batch1024            the same at batch 1024: per-call microseconds (launch-bound)
 
 The bandwidth floor is measured in the same run: a device-to-device copy and a sum of a
@@ -72,6 +74,7 @@ def main(argv=None):
 
     import cupy as cp
 
+    import metricore as mc
     from metricore._backends.cuda import BACKEND as MC, Workspace
 
     try:
@@ -198,11 +201,43 @@ def main(argv=None):
                                                         validate_args=False).cuda()
                 attempt(case, "torchmetrics", lambda: metric.update(p32, tt_), m * 5, small)
 
+    # ---------------------------------------------------------------- metric objects
+    def metric_case(m, small):
+        """Whole update_state calls (validation, dispatch, kernels) of metric objects."""
+        suffix = "batch1024" if small else f"{m >> 20}M"
+        t_h = (rng.random(m) < 0.5).astype(np.int8)
+        p_h = rng.random(m).astype(np.float32)
+        ids_h = rng.integers(0, 10, m).astype(np.int64)
+        probs_h = rng.random((m, 10)).astype(np.float32) if m <= (1 << 22) else None
+        t, p, ids = cp.asarray(t_h), cp.asarray(p_h), cp.asarray(ids_h)
+        pairs = [("Precision", mc.Precision, lambda mt: mt.update_state(t, p),
+                  "BinaryPrecision", lambda: tmc.BinaryPrecision(validate_args=False),
+                  (p_h, t_h), m * 5),
+                 ("AUC_200", lambda: mc.AUC(num_thresholds=200), lambda mt: mt.update_state(t, p),
+                  "BinaryAUROC_200", lambda: tmc.BinaryAUROC(thresholds=200, validate_args=False),
+                  (p_h, t_h), m * 5)]
+        if probs_h is not None:
+            probs = cp.asarray(probs_h)
+            pairs.append(("SparseCategoricalAccuracy", mc.SparseCategoricalAccuracy,
+                          lambda mt: mt.update_state(ids, probs), "MulticlassAccuracy_micro",
+                          lambda: tmc.MulticlassAccuracy(10, average="micro",
+                                                         validate_args=False),
+                          (probs_h, ids_h), m * 48))
+        for name, make, step, tm_name, tm_make, tm_data, nbytes in pairs:
+            metric = make()
+            attempt(f"metric_{name}_{suffix}", "metricore", lambda: step(metric), nbytes, small)
+            if has_torch and tmc is not None:
+                tm_metric = tm_make().cuda()
+                a, b = tt(tm_data[0]), tt(tm_data[1]).long()
+                attempt(f"metric_{name}_{suffix}", f"torchmetrics {tm_name}",
+                        lambda: tm_metric.update(a, b), nbytes, small)
+
     for small, m in ((False, n), (True, 1024)):
         binary_case(m, small)
         confusion_case(m, 10, small)
         confusion_case(m, 1000, small)
         histogram_case(m, small)
+        metric_case(m, small)
 
     report = {"meta": meta, "results": results}
     if args.json:

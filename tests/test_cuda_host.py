@@ -288,7 +288,7 @@ def test_mixing_devices_is_refused(fake):
 def test_check_raises_the_recorded_error():
     CudaBackend.check(record())  # clear: no error
     err = np.array([ErrorCode.NAN_SCORE, 7, 2], np.int64)
-    with pytest.raises(ValueError, match=r"NaN.*\(7,\)"):
+    with pytest.raises(ValueError, match=r"NaN.*\(7, 2\) of a batch given to update_state on the GPU"):
         CudaBackend.check(err)
     CudaBackend.reset_error(err)
     assert not err.any()

@@ -215,12 +215,22 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
 
 
 # ------------------------------------------------------------------- errors
+_UNSEEN = object()  # the batch is not at hand: an error recorded on a GPU (check())
+
+
 def _at(arr, row, col):
     if arr is None:
-        return None, (row,)
+        return _UNSEEN, (row, col)
     if arr.ndim == 1:
         return arr[row], (row,)
     return arr[row, col], (row, col)
+
+
+def _found(value, idx) -> str:
+    if value is _UNSEEN:
+        return (f"found one at index {idx} of a batch given to update_state on the GPU "
+                "(that batch and later ones were not added; reset_state() clears the error)")
+    return f"found {value!r} at index {idx}"
 
 
 def raise_for_error(err, y_true=None, y_pred=None, sample_weight=None, num_classes=None,
@@ -231,26 +241,26 @@ def raise_for_error(err, y_true=None, y_pred=None, sample_weight=None, num_class
         return
     if code == ErrorCode.BINARY_LABEL:
         value, idx = _at(y_true, row, col)
-        msg = f"y_true must hold binary labels (0 or 1); found {value!r} at index {idx}"
+        msg = "y_true must hold binary labels (0 or 1); " + _found(value, idx)
     elif code == ErrorCode.TRUE_CLASS:
         value, idx = _at(y_true, row, col)
         if y_true is not None and y_true.ndim == 2 and num_classes is None:
             value = "a row"
         msg = (f"y_true must hold integer class ids in [0, {num_classes}); "
-               f"found {value!r} at index {idx}")
+               + _found(value, idx))
     elif code == ErrorCode.PRED_CLASS:
         value, idx = _at(y_pred, row, col)
         msg = (f"y_pred must hold integer class ids in [0, {num_classes}); "
-               f"found {value!r} at index {idx}")
+               + _found(value, idx))
     elif code == ErrorCode.NAN_SCORE:
         value, idx = _at(y_pred, row, col)
-        msg = f"y_pred must not hold NaN; found {value!r} at index {idx}"
+        msg = "y_pred must not hold NaN; " + _found(value, idx)
     elif code == ErrorCode.BAD_WEIGHT:
         value, idx = _at(sample_weight, row, col)
-        msg = f"sample_weight must be finite; found {value!r} at index {idx}"
+        msg = "sample_weight must be finite; " + _found(value, idx)
     elif code == ErrorCode.GROUP:
         value, idx = _at(groups, row, 0)
-        msg = f"by must hold group ids in range; found {value!r} at index {idx}"
+        msg = "by must hold group ids in range; " + _found(value, idx)
     else:  # pragma: no cover - a kernel returned an unknown code
         msg = f"kernel error code {code} at index {(row, col)}"
     raise ValueError(msg)

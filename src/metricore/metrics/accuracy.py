@@ -80,6 +80,7 @@ class _TopKFamily(Metric):
 
     _atomic_update = True
     _supports_groups = True
+    _supports_device = True
     _sparse = True  # y_true holds class ids (else one-hot-like rows)
     _k = 0  # 0 = argmax match; k >= 1 = in top k (ties in)
 

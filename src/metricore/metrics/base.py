@@ -37,10 +37,12 @@ class Variable:
         self.aggregation = aggregation
         self.value = self.initial_value()
 
-    def initial_value(self) -> np.ndarray:
+    def initial_value(self, xp=np):
+        """The initial array, in ``xp`` (NumPy, or CuPy for state on a GPU)."""
         init = self.initializer
         if callable(init):
-            return np.asarray(init(self.shape, self.dtype), dtype=self.dtype).reshape(self.shape)
+            host = np.asarray(init(self.shape, self.dtype), dtype=self.dtype).reshape(self.shape)
+            return host if xp is np else xp.asarray(host)
         if isinstance(init, str):
             try:
                 init = _INITIALIZERS[init]
@@ -49,7 +51,7 @@ class Variable:
                     f"initializer must be one of {sorted(_INITIALIZERS)}, a number or a callable; "
                     f"got {init!r}"
                 ) from None
-        return np.full(self.shape, init, dtype=self.dtype)
+        return xp.full(self.shape, init, dtype=self.dtype)
 
     def assign(self, value) -> None:
         new = np.array(_dispatch.to_numpy(value), dtype=self.dtype)
@@ -118,6 +120,88 @@ def _rollback_on_error(update_state):
     return guarded
 
 
+def _device_result(result):
+    """Wraps every ``result()``: for state on a GPU, ``check()`` first, then the metric's
+    own result code on a host copy of its state (a few small arrays, read in the same
+    synchronization as the error record), returned as arrays on the state's device in the
+    batches' kind (CuPy or torch). Host state: unchanged."""
+
+    @functools.wraps(result)
+    def placed(self, *args, **kwargs):
+        dev = self._device
+        if dev is None:
+            return result(self, *args, **kwargs)
+        self.check()
+        saved = {name: var.value for name, var in self._variables.items()}
+        try:
+            for var in self._variables.values():
+                var.value = _host(var.value)
+            self._device = None
+            value = result(self, *args, **kwargs)
+        finally:
+            self._device = dev
+            for name, value_ in saved.items():
+                self._variables[name].value = value_
+        return _to_device(value, dev)
+
+    placed._metricore_placed = True
+    return placed
+
+
+def _to_device(value, dev):
+    """A host result (arrays, scalars, and dicts, tuples or lists of them) on ``dev``."""
+    if isinstance(value, dict):
+        return {k: _to_device(v, dev) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_device(v, dev) for v in value)
+    if isinstance(value, (np.ndarray, np.generic, float, int)):
+        import cupy
+
+        with cupy.cuda.Device(dev.id):
+            return _dispatch.to_kind(cupy.asarray(value), dev.kind)
+    return value
+
+
+def _placed(update_state):
+    """Wraps every ``update_state``: finds where the batch lives and runs the update there.
+
+    Host batches run as they always did. A batch of CUDA arrays (CuPy, or torch tensors
+    on a GPU) runs on the CUDA backend for metrics that have a CUDA path
+    (``_supports_device``), with the state on the batch's device. The state's place is
+    set by the first update after construction or ``reset_state()``; a later batch from
+    elsewhere is an error (metricore never moves data between devices behind your back).
+    """
+
+    @functools.wraps(update_state)
+    def placed(self, *args, **kwargs):
+        if _dispatch._device_mode.active and self._device is not None:
+            return update_state(self, *args, **kwargs)  # nested (super().update_state)
+        dev = _dispatch.device_of(*args, *kwargs.values())
+        if dev is None:
+            if self._device is not None:
+                self._check_placement(None)
+            out = update_state(self, *args, **kwargs)
+            self._pristine = False
+            return out
+        if not self._supports_device:
+            raise _dispatch.DeviceArrayError(
+                f"{type(self).__name__} has no CUDA path: pass host arrays (cupy.asnumpy(x) "
+                "or x.cpu()); metricore never copies device data to the host silently")
+        if self._group_capacity is not None:
+            raise ValueError(f"{self.name} holds grouped state, which lives on the host; "
+                             "grouped evaluation takes host arrays")
+        if self._device is None or self._device.id != dev.id:
+            self._check_placement(dev)
+        self._device = dev  # the latest batch's kind (cupy/torch) and stream
+        with _dispatch.on_device(dev):
+            out = update_state(self, *args, **kwargs)
+        self._pristine = False
+        return out
+
+    placed._metricore_placed = True
+    return placed
+
+
 class Metric:
     """Base class of every metric: Keras' ``keras.metrics.Metric`` lifecycle, on NumPy state.
 
@@ -148,12 +232,26 @@ class Metric:
     # set this to skip the snapshot wrapper.
     _atomic_update = False
 
+    # Where the state lives: None on the host, else the ``_dispatch.Device`` of the batches
+    # (see ``_placed``). ``_pristine``: no update since construction or reset, so the next
+    # batch may place the state anywhere. ``_error``: the device error record.
+    _supports_device = False  # a CUDA path: every update goes through ``_backend()``
+    _device = None
+    _pristine = True
+    _error = None
+    _workspace = None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         update = cls.__dict__.get("update_state")
         if update is not None and not cls.__dict__.get("_atomic_update", False):
             if not getattr(update, "_metricore_guarded", False):
-                cls.update_state = _rollback_on_error(update)
+                cls.update_state = update = _rollback_on_error(update)
+        if update is not None and not getattr(update, "_metricore_placed", False):
+            cls.update_state = _placed(update)
+        result = cls.__dict__.get("result")
+        if result is not None and not getattr(result, "_metricore_placed", False):
+            cls.result = _device_result(result)
 
     def __init__(self, name: Optional[str] = None, dtype=None, backend: Optional[str] = None):
         self.name = name or _snake_case(type(self).__name__)
@@ -169,6 +267,9 @@ class Metric:
         var = Variable(name, shape, np.float64 if dtype is None else dtype, initializer, aggregation)
         if self._group_capacity is not None and self._per_group(name):
             var.value = _grouped_initial(var, self._group_capacity)
+        elif self._device is not None:
+            with self._xp().cuda.Device(self._device.id):
+                var.value = var.initial_value(self._xp())
         self._variables[name] = var
         return var
 
@@ -180,7 +281,10 @@ class Metric:
 
     @property
     def state(self) -> Dict[str, np.ndarray]:
-        """The state as ``{name: array}`` (read-only views; use ``load_state`` to replace it)."""
+        """The state as ``{name: array}`` (read-only views; use ``load_state`` to replace it).
+        For state on a GPU, the CuPy arrays themselves (CuPy has no read-only arrays)."""
+        if self._device is not None:
+            return {name: var.value for name, var in self._variables.items()}
         out = {}
         for name, var in self._variables.items():
             view = np.asarray(var.value).view()
@@ -222,6 +326,11 @@ class Metric:
             new[name] = arr
         for name, arr in new.items():
             self._variables[name].value = arr
+        if self._device is not None:  # the state stays where it is
+            with self._xp().cuda.Device(self._device.id):
+                for name, arr in new.items():
+                    self._variables[name].value = self._xp().asarray(arr)
+        self._pristine = False
 
     def save(self, path) -> None:
         """Writes this metric's configuration and state to ``path`` (see ``metricore.saving``);
@@ -232,7 +341,7 @@ class Metric:
             raise ValueError(f"{self.name} holds grouped state: save its MetricCollection")
         saving.write(path, "metric", {"class_name": type(self).__name__,
                                       "config": self.get_config()},
-                     {(name,): var.value for name, var in self._variables.items()})
+                     {(name,): _host(var.value) for name, var in self._variables.items()})
 
     def _load_file_state(self, meta, arrays, path) -> None:
         from metricore import saving
@@ -249,9 +358,67 @@ class Metric:
         self.load_state({name[0]: value for name, value in arrays.items()})
 
     def reset_state(self) -> None:
-        """Returns every state variable to its initial value."""
-        for var in self._variables.values():
-            var.value = var.initial_value()
+        """Returns every state variable to its initial value (on the device where it lives;
+        the next update may place it elsewhere) and clears a device error record."""
+        self._place(self._device)
+
+    # --------------------------------------------------------------- devices
+    def _xp(self):
+        """The array module of the state: NumPy, or CuPy for state on a GPU."""
+        if self._device is None:
+            return np
+        import cupy
+
+        return cupy
+
+    def _place(self, dev) -> None:
+        """Fresh state on ``dev`` (None: the host), with a clear device error record."""
+        self._device = dev
+        self._pristine = True
+        if dev is None:
+            self._error = self._workspace = None
+            for var in self._variables.values():
+                var.value = var.initial_value()
+            return
+        import cupy
+
+        from metricore._backends.cuda import Workspace
+
+        with cupy.cuda.Device(dev.id):
+            for var in self._variables.values():
+                var.value = var.initial_value(cupy)
+            self._error = cupy.zeros(3, dtype=np.int64)
+        self._workspace = Workspace()
+        self._constants = {}
+
+    def _check_placement(self, dev) -> None:
+        """Moves a pristine state to ``dev``; refuses to mix places once updated."""
+        if not self._pristine:
+            def where(d):
+                return "the host" if d is None else f"cuda:{d.id}"
+
+            raise ValueError(
+                f"{self.name}'s state is on {where(self._device)} but this batch is on "
+                f"{where(dev)}; metricore never moves data between devices: call "
+                "reset_state() first, or pass the batch where the state lives")
+        self._place(dev)
+
+    def check(self) -> None:
+        """Raises the first error recorded by a device update (a ValueError naming the bad
+        value's argument and index in its batch), else returns.
+
+        On a GPU, ``update_state`` never waits for the device, so bad values (NaN scores,
+        labels out of range, non-finite weights) cannot raise there: the kernels record the
+        first one on the device, the failing batch and every later one add nothing, and
+        ``check()`` (called by ``result()``) reads the record: the one synchronizing call.
+        ``reset_state()`` clears it. On the host, errors raise in ``update_state`` and this
+        does nothing.
+        """
+        if self._device is not None and self._error is not None:
+            from metricore._backends.cuda import BACKEND
+
+            with self._xp().cuda.Device(self._device.id):
+                BACKEND.check(self._error)
 
     def reset_states(self) -> None:  # Keras 2 spelling
         self.reset_state()
@@ -302,17 +469,21 @@ class Metric:
         return True
 
     def _backend(self):
-        """The CPU backend for this metric's kernel calls (grouped during a grouped update)."""
+        """The backend for this metric's kernel calls: the CUDA backend for state on a GPU,
+        else the CPU backend (grouped during a grouped update)."""
+        if self._device is not None:
+            return _DeviceCalls(self)
         backend = _dispatch.cpu_backend(self.backend)
         if self._group_codes is None:
             return backend
         return _GroupedCalls(backend, self._group_codes, type(self).__name__)
 
     def _zeros(self, shape, dtype=np.float64) -> np.ndarray:
-        """A zeroed kernel output of ``shape``, with the group axis during a grouped update."""
+        """A zeroed kernel output of ``shape``, with the group axis during a grouped update,
+        on the state's device."""
         if self._group_codes is not None:
             shape = (self._group_capacity,) + tuple(shape)
-        return np.zeros(shape, dtype=dtype)
+        return self._xp().zeros(shape, dtype=dtype)
 
     def _set_group_capacity(self, capacity: Optional[int]) -> None:
         """Gives every per-group variable ``capacity`` group slices: new ones start at the
@@ -390,11 +561,25 @@ class Metric:
         others = list(others)
         for other in others:
             self._check_mergeable(other)
+        if self._pristine and others and (self._device is None) != (others[0]._device is None):
+            self._place(others[0]._device)
+        for other in others:
+            if (other._device is None) != (self._device is None) or (
+                    other._device is not None and other._device.id != self._device.id):
+                raise ValueError(f"cannot merge {other.name}: its state lives on another device "
+                                 "than this one's")
         merged = {name: var.value for name, var in self._variables.items()}
         for other in others:
             merged = self._merge_arrays(merged, {n: v.value for n, v in other._variables.items()})
+        asarray = self._xp().asarray
         for name, value in merged.items():
-            self._variables[name].value = np.asarray(value)
+            self._variables[name].value = asarray(value)
+        if self._device is not None:  # an error recorded in a shard is this state's error
+            for other in others:
+                if other._error is not None:
+                    self._error[...] = self._xp().where(self._error[0] != 0, self._error,
+                                                        other._error)
+        self._pristine = False
 
     def _merge_arrays(self, mine: Dict[str, np.ndarray], theirs: Dict[str, np.ndarray]):
         """Combines two states; the default sums every variable (int64 + float64 -> float64)."""
@@ -454,6 +639,8 @@ class Metric:
         """A new metric with this one's configuration and an empty state."""
         new = _copy.copy(self)
         new.__dict__.pop("_group_capacity", None)  # a fresh metric is ungrouped
+        for key in ("_device", "_pristine", "_error", "_workspace", "_constants"):
+            new.__dict__.pop(key, None)  # and unplaced: its first batch places it
         new._variables = {}
         for name, var in self._variables.items():
             v = _copy.copy(var)
@@ -498,7 +685,8 @@ class Metric:
 
     # ---------------------------------------------------------------- output
     def _cast_result(self, value):
-        """Results are NumPy scalars/arrays, float64 unless ``dtype`` was given."""
+        """Results are NumPy scalars/arrays, float64 unless ``dtype`` was given (for state on
+        a GPU, ``_device_result`` puts them on its device)."""
         value = np.asarray(value)
         if self.dtype is not None:
             value = value.astype(self.dtype)
@@ -506,6 +694,60 @@ class Metric:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _host(value):
+    """A state array on the host (a device array is copied: saving is explicit)."""
+    return value.get() if hasattr(value, "get") and not isinstance(value, np.ndarray) else value
+
+
+class _DeviceCalls:
+    """The CUDA backend with the host backends' calling convention, for a metric whose state
+    is on a GPU: each family call gets the metric's device error record and workspace and
+    returns "no error" at once (errors are read by ``check()``); small host constants
+    (thresholds, shifts, unit weights) are copied to the device once and kept."""
+
+    __slots__ = ("_owner",)
+    # Positions of the host constants each family may take (all else must be on the device:
+    # a host output would be written on a device copy and lost).
+    _CONSTANTS = {"threshold_counts": 3, "score_histogram": 3, "column_moments": 3}
+
+    def __init__(self, owner: "Metric"):
+        self._owner = owner
+
+    def _device_array(self, a):
+        consts = self._owner.__dict__.setdefault("_constants", {})
+        hit = consts.get(id(a))
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        import cupy
+
+        dev = cupy.asarray(a)
+        if len(consts) >= 16:
+            consts.clear()
+        consts[id(a)] = (a, dev)  # the host array is kept, so its id is not reused
+        return dev
+
+    def __getattr__(self, family):
+        from metricore._backends.cuda import BACKEND
+
+        kernel = getattr(BACKEND, family)
+        owner = self._owner
+
+        const = self._CONSTANTS.get(family, -1)
+
+        def call(*args):
+            args = list(args)
+            for i, a in enumerate(args):
+                if isinstance(a, np.ndarray):
+                    if i != const:
+                        raise TypeError(f"{type(owner).__name__}: argument {i} of {family} is a "
+                                        "host array on the CUDA path (a metricore bug)")
+                    args[i] = self._device_array(a)
+            kernel(*args, error=owner._error, workspace=owner._workspace)
+            return (0, 0, 0)
+
+        return call
 
 
 def _grouped_initial(var: Variable, capacity: int, dtype=None) -> np.ndarray:

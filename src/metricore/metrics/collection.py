@@ -292,6 +292,8 @@ class MetricCollection:
             raise ValueError(
                 "this collection was updated " + ("with" if self._by is not None else "without")
                 + " by=; pass by= on every batch or on none (reset_state() to switch)")
+        if _dispatch.device_of(y_true, y_pred, sample_weight) is not None:
+            return self._update_on_device(y_true, y_pred, sample_weight, by)
         p_shape = tuple(getattr(y_pred, "shape", None) or np.shape(y_pred))
         ndim = len(p_shape)
         codes = touched = None
@@ -491,6 +493,27 @@ class MetricCollection:
             group.pending = False
 
     # ------------------------------------------------------------- results
+    def _update_on_device(self, y_true, y_pred, sample_weight, by) -> None:
+        """A batch of CUDA arrays: every metric updates its own device state (no fusion
+        yet). Everything that can refuse the batch is checked before any metric runs."""
+        if by is not None:
+            raise ValueError("grouped evaluation (by=) runs on the host; pass host arrays")
+        dev = _dispatch.device_of(y_true, y_pred, sample_weight)
+        for name, metric in self._metrics.items():
+            if not metric._supports_device:
+                raise _dispatch.DeviceArrayError(
+                    f"{name} ({type(metric).__name__}) has no CUDA path: pass host arrays")
+            if not metric._pristine and (metric._device is None or metric._device.id != dev.id):
+                metric._check_placement(dev)  # raises, naming where the state is
+        for metric in self._metrics.values():
+            metric.update_state(y_true, y_pred, sample_weight)
+        self._updated = True
+
+    def check(self) -> None:
+        """Raises the first error recorded on a GPU by any metric (see ``Metric.check``)."""
+        for metric in self._metrics.values():
+            metric.check()
+
     def result(self) -> Dict[str, Any]:
         """``{prefix + name + postfix: metric.result()}``; grouped, ``{... : {key: result of
         that group's rows}}`` with keys in increasing order."""

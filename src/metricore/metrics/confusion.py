@@ -19,8 +19,13 @@ TP, FP, TN, FN = range(4)
 NEG_INF = -1e10  # Keras' threshold when top_k is set and no thresholds are given
 
 
-def _unit_weights(shape):
-    return np.broadcast_to(np.float64(1.0), shape)
+def _unit_weights(shape, like=None):
+    """Unit weights of ``shape``: a stride-0 view, on ``like``'s device for device state."""
+    if like is None or isinstance(like, np.ndarray):
+        return np.broadcast_to(np.float64(1.0), shape)
+    import cupy
+
+    return cupy.broadcast_to(cupy.ones((), np.float64), shape)
 
 
 def run_counting_kernel(var: Variable, weighted: bool, shape, call):
@@ -36,7 +41,7 @@ def run_counting_kernel(var: Variable, weighted: bool, shape, call):
     if out.dtype != np.float64 and weighted:
         out = out.astype(np.float64)
     elif out.dtype == np.float64 and not weighted:
-        override = _unit_weights(shape)
+        override = _unit_weights(shape, out)
     err = call(out, override)
     if err[0] == 0 and out is not var.value:
         var.value = out
@@ -47,6 +52,7 @@ class _ThresholdConfusion(Metric):
     """Family base: confusion counts at thresholds, one kernel call per batch."""
 
     _atomic_update = True
+    _supports_device = True
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None,
                  backend=None, default_threshold=0.5, per_label=False):
@@ -303,7 +309,14 @@ class FBetaScore(_ThresholdConfusion):
             raise ValueError(
                 f"{type(self).__name__} expects y_true and y_pred of the same shape "
                 f"(num_samples, num_classes); got y_true {t.shape} and y_pred {p.shape}")
-        if self.threshold is None:
+        if self.threshold is None and self._device is not None:
+            # On a GPU the same marks, with NaN scores kept as NaN: the kernel then records
+            # the first one (no host check, which would wait for the device).
+            xp = self._xp()
+            top = p.max(axis=1, keepdims=True) if p.shape[0] else p
+            marked = ((p >= top) & (xp.abs(p) > 1e-9)).astype(np.float32)
+            p = xp.where(xp.isnan(p), xp.float32(np.nan), marked)
+        elif self.threshold is None:
             # Keras marks every score equal to the row maximum (and not ~0) as predicted.
             nan = np.isnan(p)
             if nan.any():

@@ -477,6 +477,11 @@ class _CurveMetric(Metric):
                 f"{self.histogram.shape[2]}; got shape {p.shape}")
 
     # ------------------------------------------------------------- update
+    @property
+    def _supports_device(self) -> bool:
+        """Binned curves accumulate on a GPU; exact ones keep host buffers."""
+        return not self._exact
+
     def update_state(self, y_true, y_pred, sample_weight=None):
         t, p, w, class_id, m = self._inputs(y_true, y_pred, sample_weight)
         self._ensure_built(m, p)

@@ -31,8 +31,8 @@ class ConfusionMatrix(Metric):
     """
 
     _atomic_update = True
-
     _supports_groups = True
+    _supports_device = True
 
     def __init__(self, num_classes, name=None, dtype=None, backend=None, ignore_class=None,
                  sparse_y_true=True, sparse_y_pred=True, axis=-1):

@@ -20,6 +20,7 @@ class MomentsMetric(Metric):
 
     _atomic_update = True
     _supports_groups = True
+    _supports_device = True
     _kind = MomentKind.VALUE
     _param = 0.0
 
@@ -78,6 +79,7 @@ class Sum(Metric):
 
     _atomic_update = True
     _supports_groups = True
+    _supports_device = True
 
     def __init__(self, name=None, dtype=None, backend=None):
         super().__init__(name=name, dtype=dtype, backend=backend)
@@ -92,7 +94,7 @@ class Sum(Metric):
         if err[0]:
             V.raise_for_error(err, y_pred=v, sample_weight=w)
         # The kernel averages over each row's D values; Sum wants the row sums.
-        self.total.value = np.asarray(self.total.value + delta[..., 0] * v.shape[1])
+        self.total.value = self._xp().asarray(self.total.value + delta[..., 0] * v.shape[1])
 
     def result(self):
         return self._cast_result(self.total.value)

@@ -218,8 +218,9 @@ class CupyRuntime:
         stack = contextlib.ExitStack()
         stack.enter_context(self.xp.cuda.Device(device_id))
         if torch_stream is not None:
-            stack.enter_context(self.xp.cuda.ExternalStream(torch_stream.cuda_stream,
-                                                            device_id))
+            from metricore._dispatch import external_stream
+
+            stack.enter_context(external_stream(self.xp, torch_stream.cuda_stream, device_id))
         return stack
 
 

@@ -1,0 +1,278 @@
+"""Metrics with state on a GPU (``pytest -m cuda``): same numbers as on the host.
+
+Every metric with a CUDA path is updated batch by batch with CuPy arrays (and some with CUDA
+torch tensors) and compared with the same metric updated with the same batches as NumPy
+arrays: counts exactly, float sums to rounding. Also: errors are recorded on the device and
+raised by ``check()`` / ``result()`` with the state left as before the failing batch; state
+never mixes places; a loop of metric updates captures in a CUDA graph (no host sync);
+merges, collections, and metrics without a CUDA path refusing device input clearly.
+Skips as a whole without CuPy or a CUDA device.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import metricore as mc
+
+pytestmark = pytest.mark.cuda
+cp = pytest.importorskip("cupy", reason="the CUDA metric tests need CuPy")
+
+
+def _device_count():
+    try:
+        return cp.cuda.runtime.getDeviceCount()
+    except Exception:  # no driver, or no device: CuPy raises CUDARuntimeError
+        return 0
+
+
+if _device_count() == 0:
+    pytest.skip("no CUDA device visible to CuPy", allow_module_level=True)
+
+C = 5  # classes
+L = 3  # labels
+
+
+def batches(kind, seed, n=700, count=3, weighted=True):
+    """``count`` host batches (y_true, y_pred, sample_weight) of a data kind."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        w = rng.random(n) if weighted else None
+        if kind == "binary":
+            t = (rng.random((n, 1)) < 0.4).astype(np.int8)
+            p = rng.random((n, 1)).astype(np.float32)
+            p[rng.random((n, 1)) < 0.05] = 0.5  # ties with the default threshold
+        elif kind == "multilabel":
+            t = (rng.random((n, L)) < 0.4).astype(np.float32)
+            p = rng.random((n, L)).astype(np.float32)
+        elif kind == "ids":
+            t = rng.integers(0, C, n).astype(np.int32)
+            p = rng.dirichlet(np.ones(C), n).astype(np.float32)
+        elif kind == "onehot":
+            t = np.eye(C, dtype=np.float32)[rng.integers(0, C, n)]
+            p = rng.dirichlet(np.ones(C), n).astype(np.float32)
+        elif kind == "id_pairs":
+            t = rng.integers(0, C, n).astype(np.int64)
+            p = rng.integers(0, C, n).astype(np.int64)
+        elif kind == "regression":
+            t = rng.random((n, 2)) + 0.1
+            p = (rng.random((n, 2)) + 0.1).astype(np.float32)
+        elif kind == "values":
+            t, p = None, rng.random(n)
+        else:  # pragma: no cover
+            raise ValueError(kind)
+        out.append((t, p, w))
+    return out
+
+
+# (id, factory, data kind)
+CASES = [
+    ("BinaryAccuracy", lambda: mc.BinaryAccuracy(), "binary"),
+    ("Precision", lambda: mc.Precision(), "binary"),
+    ("Recall", lambda: mc.Recall(), "binary"),
+    ("TruePositives", lambda: mc.TruePositives(), "binary"),
+    ("FalsePositives", lambda: mc.FalsePositives(thresholds=[0.2, 0.5, 0.8]), "binary"),
+    ("TrueNegatives", lambda: mc.TrueNegatives(), "binary"),
+    ("FalseNegatives", lambda: mc.FalseNegatives(), "binary"),
+    ("Precision-thresholds", lambda: mc.Precision(thresholds=[0.3, 0.5, 0.7]), "binary"),
+    ("Recall-top_k", lambda: mc.Recall(top_k=2), "multilabel"),
+    ("Precision-class_id", lambda: mc.Precision(class_id=1), "multilabel"),
+    ("AUC", lambda: mc.AUC(), "binary"),
+    ("AUC-65536", lambda: mc.AUC(num_thresholds=65536), "binary"),
+    ("AUC-PR", lambda: mc.AUC(curve="PR"), "binary"),
+    ("AUC-multilabel", lambda: mc.AUC(multi_label=True, num_labels=L), "multilabel"),
+    ("PrecisionAtRecall", lambda: mc.PrecisionAtRecall(0.5), "binary"),
+    ("SensitivityAtSpecificity", lambda: mc.SensitivityAtSpecificity(0.5), "binary"),
+    ("SpecificityAtSensitivity", lambda: mc.SpecificityAtSensitivity(0.5), "binary"),
+    ("RecallAtPrecision", lambda: mc.RecallAtPrecision(0.5), "binary"),
+    ("CalibrationError", lambda: mc.CalibrationError(), "binary"),
+    ("F1Score-macro", lambda: mc.F1Score(average="macro", threshold=0.5), "multilabel"),
+    ("FBetaScore-argmax", lambda: mc.FBetaScore(beta=2.0), "onehot"),
+    ("SparseCategoricalAccuracy", lambda: mc.SparseCategoricalAccuracy(), "ids"),
+    ("SparseTopKCategoricalAccuracy", lambda: mc.SparseTopKCategoricalAccuracy(k=2), "ids"),
+    ("CategoricalAccuracy", lambda: mc.CategoricalAccuracy(), "onehot"),
+    ("TopKCategoricalAccuracy", lambda: mc.TopKCategoricalAccuracy(k=3), "onehot"),
+    ("ConfusionMatrix", lambda: mc.ConfusionMatrix(C), "id_pairs"),
+    ("MeanIoU", lambda: mc.MeanIoU(C), "id_pairs"),
+    ("MeanSquaredError", lambda: mc.MeanSquaredError(), "regression"),
+    ("MeanAbsoluteError", lambda: mc.MeanAbsoluteError(), "regression"),
+    ("RootMeanSquaredError", lambda: mc.RootMeanSquaredError(), "regression"),
+    ("MeanAbsolutePercentageError", lambda: mc.MeanAbsolutePercentageError(), "regression"),
+    ("MeanSquaredLogarithmicError", lambda: mc.MeanSquaredLogarithmicError(), "regression"),
+    ("LogCoshError", lambda: mc.LogCoshError(), "regression"),
+    ("CosineSimilarity", lambda: mc.CosineSimilarity(), "regression"),
+    ("Mean", lambda: mc.Mean(), "values"),
+    ("Sum", lambda: mc.Sum(), "values"),
+]
+
+
+def update(metric, batch, to_device):
+    t, p, w = (None if a is None else to_device(a) for a in batch)
+    if t is None:
+        metric.update_state(p, sample_weight=w)
+    else:
+        metric.update_state(t, p, sample_weight=w)
+
+
+def host_array(x):
+    if hasattr(x, "get"):
+        return x.get()
+    if type(x).__module__.startswith("torch"):
+        return x.cpu().numpy()
+    return np.asarray(x)
+
+
+def assert_same(got, want):
+    got, want = host_array(got), np.asarray(want)
+    assert got.shape == want.shape
+    if want.dtype.kind in "iub":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def run_pair(factory, kind, weighted, seed=0, to_device=cp.asarray):
+    data = batches(kind, seed, weighted=weighted)
+    host, dev = factory(), factory()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for b in data:
+            update(host, b, np.asarray)
+            update(dev, b, to_device)
+        return host, dev, host.result(), dev.result()
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_metric_on_gpu_matches_the_host(case, weighted):
+    _, factory, kind = case
+    host, dev, want, got = run_pair(factory, kind, weighted)
+    assert isinstance(got, cp.ndarray) and got.device.id == 0, type(got)
+    assert_same(got, want)
+    for name, value in dev.state.items():  # the state itself: counts exact
+        assert isinstance(value, cp.ndarray)
+        assert_same(value, host.state[name])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] in
+                                  ("Precision", "AUC", "SparseCategoricalAccuracy",
+                                   "MeanSquaredError", "ConfusionMatrix")], ids=lambda c: c[0])
+def test_torch_tensors_stay_torch_on_the_gpu(case):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    _, factory, kind = case
+    host, dev, want, got = run_pair(factory, kind, True,
+                                    to_device=lambda a: torch.as_tensor(a, device="cuda"))
+    assert isinstance(got, torch.Tensor) and got.is_cuda
+    assert_same(got, want)
+
+
+def test_merge_of_gpu_shards_equals_one_host_metric():
+    data = batches("binary", 3, count=4)
+    host, shards = mc.AUC(num_thresholds=1000), [mc.AUC(num_thresholds=1000) for _ in range(2)]
+    for i, b in enumerate(data):
+        update(host, b, np.asarray)
+        update(shards[i % 2], b, cp.asarray)
+    shards[0].merge_state(shards[1])
+    assert_same(shards[0].result(), host.result())
+
+
+def test_errors_are_recorded_on_the_device_and_raised_by_check():
+    good, bad = batches("binary", 4, count=2)
+    bad_p = bad[1].copy()
+    bad_p[7, 0] = np.nan
+    m, ref = mc.Precision(), mc.Precision()
+    update(m, good, cp.asarray)
+    update(ref, good, np.asarray)
+    before = m.state["confusion"].get()
+    m.update_state(cp.asarray(bad[0]), cp.asarray(bad_p))  # no exception: nothing waits
+    m.update_state(cp.asarray(good[0]), cp.asarray(good[1]))  # validated, not added (sticky)
+    with pytest.raises(ValueError, match=r"NaN.*index \(7, 0\)"):
+        m.check()
+    with pytest.raises(ValueError, match="NaN"):
+        m.result()
+    np.testing.assert_array_equal(m.state["confusion"].get(), before)
+    m.reset_state()
+    update(m, good, cp.asarray)
+    m.check()
+    assert_same(m.result(), ref.result())
+
+
+def test_label_and_weight_errors_name_their_argument():
+    t, p, w = batches("ids", 5, count=1)[0]
+    t = t.copy()
+    t[3] = C + 2
+    m = mc.SparseCategoricalAccuracy()
+    m.update_state(cp.asarray(t), cp.asarray(p))
+    with pytest.raises(ValueError, match=r"y_true .*index \(3"):
+        m.check()
+    w = w.copy()
+    w[9] = np.inf
+    m = mc.MeanSquaredError()
+    tr, pr, _ = batches("regression", 5, count=1)[0]
+    m.update_state(cp.asarray(tr), cp.asarray(pr), sample_weight=cp.asarray(w))
+    with pytest.raises(ValueError, match=r"sample_weight .*index \(9"):
+        m.result()
+
+
+def test_state_never_mixes_places():
+    b = batches("binary", 6, count=1)[0]
+    m = mc.Recall()
+    update(m, b, np.asarray)
+    with pytest.raises(ValueError, match="host.*cuda:0"):
+        update(m, b, cp.asarray)
+    m.reset_state()  # a fresh state may go anywhere
+    update(m, b, cp.asarray)
+    with pytest.raises(ValueError, match="cuda:0.*host"):
+        update(m, b, np.asarray)
+    with pytest.raises(ValueError, match="one device"):
+        m.update_state(cp.asarray(b[0]), b[1])
+
+
+def test_metrics_without_a_cuda_path_refuse_device_arrays():
+    b = batches("binary", 7, count=1)[0]
+    for m in (mc.AUC(num_thresholds=None), mc.MeanMetricWrapper(lambda t, p: p)):
+        with pytest.raises(mc.DeviceArrayError, match="no CUDA path"):
+            m.update_state(cp.asarray(b[0]), cp.asarray(b[1]))
+
+
+def test_collection_on_the_gpu():
+    data = batches("binary", 8)
+    make = lambda: mc.MetricCollection([mc.BinaryAccuracy(), mc.Precision(), mc.Recall(),  # noqa: E731
+                                        mc.F1Score(threshold=0.5), mc.AUC()])
+    host, dev = make(), make()
+    for t, p, w in data:
+        host.update_state(t, p, sample_weight=w)
+        dev.update_state(cp.asarray(t), cp.asarray(p), sample_weight=cp.asarray(w))
+    want, got = host.result(), dev.result()
+    assert set(got) == set(want)
+    for name in want:
+        assert isinstance(got[name], cp.ndarray)
+        assert_same(got[name], want[name])
+
+
+def test_a_loop_of_metric_updates_captures_in_a_cuda_graph():
+    """Stream capture fails on any synchronizing call: update_state never waits."""
+    cases = {"Precision": ("binary", mc.Precision), "AUC": ("binary", mc.AUC),
+             "SparseCategoricalAccuracy": ("ids", mc.SparseCategoricalAccuracy),
+             "MeanSquaredError": ("regression", mc.MeanSquaredError)}
+    stream = cp.cuda.Stream(non_blocking=True)
+    for name, (kind, cls) in cases.items():
+        (t, p, w), = batches(kind, 9, count=1)
+        host, dev = cls(), cls()
+        with stream:
+            dt, dp, dw = cp.asarray(t), cp.asarray(p), cp.asarray(w)
+            dev.update_state(dt, dp, sample_weight=dw)  # places the state, compiles
+            stream.synchronize()
+            stream.begin_capture()
+            for _ in range(3):
+                dev.update_state(dt, dp, sample_weight=dw)
+            graph = stream.end_capture()
+            graph.launch()
+            stream.synchronize()
+        for _ in range(4):
+            host.update_state(t, p, sample_weight=w)
+        assert_same(dev.result(), host.result())
