@@ -182,18 +182,52 @@ def test_large_weighted_histogram_uses_global_warp_partials(fake):
     partials = args[-2]
     assert partials.size == grid * plan.WARPS * bins
     assert ls[1][3][1] == grid * plan.WARPS  # every warp's partial is reduced
-    # the label planes into out (int64 would convert), the score plane into score_sums
-    assert ls[2][3][4] == 2 * (T + 1) and ls[3][3][3] is sums and ls[3][3][4] == T + 1
+    assert ls[1][3][-1] == 1  # ... and zeroed after reading (zero at rest)
+    # commit_add(key, done, record, delta, out, n, clear, release): the label planes into
+    # out (int64 would convert), then the score plane into score_sums, which alone releases
+    # the batch key (the first commit must not reset it before the second reads it)
+    assert ls[2][3][5] == 2 * (T + 1) and ls[3][3][4] is sums and ls[3][3][5] == T + 1
+    assert [int(ls[k][3][-1]) for k in (2, 3)] == [0, 1]
+    assert [int(ls[k][3][-2]) for k in (2, 3)] == [0, 0]  # reduced deltas need no clearing
 
 
-def test_scratch_is_filled_before_the_kernels(fake):
+def test_scratch_is_filled_when_allocated_then_restored_by_the_kernels(fake):
     rt, be = fake
     ws = Workspace()
     out = np.zeros((10, 10), np.int64)
-    be.confusion_matrix(np.zeros(50, np.int64), np.zeros(50, np.int64), None, None, out,
-                        error=record(), workspace=ws)
-    key = ws._buffers["key"]
-    assert key[0] == np.uint64(2**64 - 1) and not ws._buffers["counts"].any()
+    args = (np.zeros(50, np.int64), np.zeros(50, np.int64), None, None, out)
+    be.confusion_matrix(*args, error=record(), workspace=ws)
+    key, done, counts = ws._buffers["key"], ws._buffers["done"], ws._buffers["counts"]
+    assert key[0] == np.uint64(2**64 - 1) and done[0] == 0 and not counts.any()
+    commit = launches(rt)[-1]
+    assert commit[0] == "commit_add" and commit[3][0] is not None
+    assert (int(commit[3][-2]), int(commit[3][-1])) == (1, 1)  # clear the counts, release
+    # A second call with the same workspace launches no fill: the first call's kernels put
+    # the scratch back at rest (a sentinel would be overwritten by a fill).
+    key[0] = 5
+    be.confusion_matrix(*args, error=record(), workspace=ws)
+    assert ws._buffers["key"] is key and key[0] == 5
+    # A longer batch than the buffers hold: new buffers, filled again.
+    be.confusion_matrix(np.zeros(50, np.int64), np.zeros(50, np.int64), None, None,
+                        np.zeros((200, 200), np.int64), error=record(), workspace=ws)
+    assert ws._buffers["counts"].size == 200 * 200 and not ws._buffers["counts"].any()
+
+
+def test_a_failed_launch_sequence_drops_the_workspace(fake):
+    rt, be = fake
+    ws = Workspace()
+    args = (np.zeros(50, np.int64), np.zeros(50, np.int64), None, None,
+            np.zeros((4, 4), np.int64))
+    be.confusion_matrix(*args, error=record(), workspace=ws)
+    assert ws._buffers
+
+    def broken(source, names):
+        raise RuntimeError("launch failed")
+
+    rt.module = broken
+    with pytest.raises(RuntimeError):
+        be.confusion_matrix(*args, error=record(), workspace=ws)
+    assert not ws._buffers  # refilled from scratch by the next call
 
 
 @pytest.mark.parametrize("C, shared", [(10, True), (1000, False)])

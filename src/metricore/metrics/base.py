@@ -586,7 +586,7 @@ class Metric:
         out = {}
         for name, var in self._variables.items():
             if var.aggregation == "sum":
-                out[name] = np.asarray(mine[name] + theirs[name])
+                out[name] = mine[name] + theirs[name]  # NumPy or CuPy, as the state
             elif var.aggregation == "max":
                 out[name] = np.maximum(mine[name], theirs[name])
             elif var.aggregation == "min":

@@ -147,6 +147,7 @@ class MeanMetricWrapper(MomentsMetric):
     """
 
     _atomic_update = True  # the kernel commits all or nothing
+    _supports_device = False  # fn runs on host arrays
 
     def __init__(self, fn, name=None, dtype=None, backend=None, **kwargs):
         super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype, backend=backend)

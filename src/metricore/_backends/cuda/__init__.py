@@ -24,6 +24,13 @@ Differences from the host calling convention (``protocol.py``), all forced by th
   launch sequence allocation-free after the first call, which CUDA-graph capture needs;
   without one, each call takes fresh buffers from CuPy's pool.
 
+Scratch: buffers that must start a call in a known state (the batch error key, the
+finished-blocks counter, count histograms, zeroed float partials) are filled once when
+allocated, and the kernels that consume them put them back: a reduce zeroes the partials it
+read, a commit zeroes the counts it added, and the last block of a call's last commit resets
+the key and the counter. So after its first call a workspace costs no fill launch: an
+unweighted update is two launches (validate+count, commit), a weighted one three.
+
 Kernel sources: ``*.cu`` next to this file, compiled at first use by NVRTC (through
 ``cupy.cuda.compiler.compile_using_nvrtc``) per source and per set of template
 instantiations, cached in memory here and on disk (``kernel_cache_dir()``). They include the
@@ -98,13 +105,19 @@ class Workspace:
         self._xp = xp
         self._buffers: Dict[str, Any] = {}
 
-    def take(self, xp, name: str, size: int, dtype) -> Any:
+    def take(self, xp, name: str, size: int, dtype):
+        """(the first ``size`` items of buffer ``name``, whether it was just allocated)."""
         dtype = np.dtype(dtype)
         buf = self._buffers.get(name)
-        if buf is None or buf.size < size or buf.dtype != dtype:
+        fresh = buf is None or buf.size < size or buf.dtype != dtype
+        if fresh:
             buf = xp.empty(max(size, 1), dtype=dtype)
             self._buffers[name] = buf
-        return buf[:size]
+        return buf[:size], fresh
+
+    def clear(self) -> None:
+        """Forgets every buffer (after a failed launch sequence: their contents are unknown)."""
+        self._buffers.clear()
 
 
 class _KernelCache:
@@ -266,10 +279,21 @@ class _Call:
         return yt, yp, w, n, cols
 
     def scratch(self, name: str, size: int, dtype, fill=None):
-        buf = self.ws.take(self.rt.xp, name, size, dtype)
-        if fill is not None:
-            self.launches.append(("fill", buf, fill))
+        """A scratch buffer. With ``fill``, its resting value: filled when allocated, and
+        restored by the kernels that consume it (see "Scratch" in the module docstring),
+        so a persistent workspace costs no fill launch after its first call."""
+        buf, fresh = self.ws.take(self.rt.xp, name, size, dtype)
+        if fill is not None and fresh:
+            # The whole allocation: a later call may use a longer prefix of it.
+            whole = self.ws._buffers[name]
+            self.launches.append(("fill", whole, fill))
         return buf
+
+    def batch_key(self):
+        """(key, done): the batch's error key (kNoError at rest) and the finished-blocks
+        counter of the last commit (0 at rest), both reset by that commit."""
+        return (self.scratch("key", 1, np.uint64, NO_ERROR_KEY),
+                self.scratch("done", 1, np.uint32, 0))
 
     def kernel(self, name: str, grid: int, args, shared_mem: int = 0):
         self.names.append(name)
@@ -277,35 +301,46 @@ class _Call:
 
     def run(self):
         """Compiles (first use) and launches everything, in order, on one stream."""
-        mod = self.rt.module(self.source, self.names)
-        with self.rt.on(self.device, self.torch_stream):
-            for launch in self.launches:
-                if launch[0] == "fill":
-                    launch[1].fill(launch[2])
-                else:
-                    _, name, grid, args, shared_mem = launch
-                    mod.get_function(name)((grid,), (plan.BLOCK,), args, shared_mem=shared_mem)
+        try:  # compiling too: a fresh buffer's fill is queued, not yet run
+            mod = self.rt.module(self.source, self.names)
+            with self.rt.on(self.device, self.torch_stream):
+                for launch in self.launches:
+                    if launch[0] == "fill":
+                        launch[1].fill(launch[2])
+                    else:
+                        _, name, grid, args, shared_mem = launch
+                        mod.get_function(name)((grid,), (plan.BLOCK,), args,
+                                               shared_mem=shared_mem)
+        except BaseException:
+            self.ws.clear()  # a partial sequence may leave scratch off its resting value
+            raise
         return self.error
 
     # -- the common tail of every family: reduce float partials, then commit
     def histogram(self, hist: plan.HistPlan):
-        """The family kernel's scratch argument; zeroed when the plan needs it."""
+        """The family kernel's scratch argument: a zero-at-rest buffer when the plan needs
+        it zeroed ("zpartials", "counts"), else one the kernel writes whole ("partials")."""
         if hist.float_hist:
-            return self.scratch("partials", hist.scratch_size, np.float64,
-                                0.0 if hist.zero_scratch else None)
+            if hist.zero_scratch:
+                return self.scratch("zpartials", hist.scratch_size, np.float64, 0.0)
+            return self.scratch("partials", hist.scratch_size, np.float64)
         return self.scratch("counts", hist.scratch_size, np.uint64, 0)
 
-    def reduce(self, partials, num_partials: int, bins: int):
+    def reduce(self, partials, num_partials: int, bins: int, clear: bool = False):
+        """The fixed-order sum of the partials into "delta"; ``clear`` zeroes them after
+        (a zero-at-rest buffer)."""
         delta = self.scratch("delta", bins, np.float64)
         name, grid = plan.reduce_plan(num_partials, bins, self.sm_count)
         self.kernel(plan.template(name, "double"), grid,
-                    (partials, _i64(num_partials), _i64(bins), delta))
+                    (partials, _i64(num_partials), _i64(bins), delta, np.int32(clear)))
         return delta
 
-    def commit_add(self, key, delta, acc: str, out, n: int):
+    def commit_add(self, key, delta, acc: str, out, n: int, clear: bool, release: bool = True):
+        """out += delta if the batch may commit; ``clear`` restores a count scratch to zero;
+        ``release`` (the call's last commit) resets the batch key."""
         grid = plan.blocks_for(n, self.sm_count, items=1)
         self.kernel(plan.template("commit_add", acc, plan.state_ctype(out)), grid,
-                    (key, self.error, delta, out, _i64(n)))
+                    (*key, self.error, delta, out, _i64(n), np.int32(clear), np.int32(release)))
 
 
 def _view(a, what: str, ndim: int):
@@ -399,27 +434,28 @@ class CudaBackend:
         float_hist = w is not None or sums is not None
         hist = plan.HistPlan(label_plane + ((T + 1) * M if sums is not None else 0),
                              float_hist, n * width, call.sm_count)
-        key = call.scratch("key", 1, np.uint64, NO_ERROR_KEY)
+        key = call.batch_key()
         scratch = call.histogram(hist)
         targs = (plan.label_ctype(yt.dtype), plan.score_ctype(yp.dtype), plan.weight_ctype(w),
                  *hist.template_flags)
         call.kernel(plan.template("score_bins", *targs), hist.blocks,
                     (*_view(yt, "y_true", 2), np.int32(yt.ndim == 1), *_view(yp, "y_pred", 2),
                      *_view(w, "sample_weight", 2), thr, _i64(T), _i64(n), _i64(num_labels),
-                     _i64(c0), _i64(c1), _i64(top_k), _i64(M), np.int32(sums is not None), key,
-                     scratch, _i64(hist.bins)), hist.shared_bytes)
+                     _i64(c0), _i64(c1), _i64(top_k), _i64(M), np.int32(sums is not None),
+                     key[0], scratch, _i64(hist.bins)), hist.shared_bytes)
         if float_hist:
-            delta, acc = call.reduce(scratch, hist.partials, hist.bins), "double"
+            delta, acc = call.reduce(scratch, hist.partials, hist.bins, hist.zero_scratch), "double"
         else:
             delta, acc = scratch, "unsigned long long"
+        counts = not float_hist  # the delta is the count scratch itself: zero it after
         if call.source == "threshold_counts":
             call.kernel(plan.template("commit_threshold", acc, plan.state_ctype(out)),
                         plan.blocks_for(M, call.sm_count, items=1),
-                        (key, call.error, delta, _i64(T), _i64(M), out))
+                        (*key, call.error, delta, _i64(T), _i64(M), out, np.int32(counts)))
         else:
-            call.commit_add(key, delta, acc, out, label_plane)
+            call.commit_add(key, delta, acc, out, label_plane, counts, release=sums is None)
             if sums is not None:
-                call.commit_add(key, delta[label_plane:], "double", sums, sums.size)
+                call.commit_add(key, delta[label_plane:], "double", sums, sums.size, False)
         return call.run()
 
     def confusion_matrix(self, y_true, y_pred, sample_weight, ignore_label, out, *, error,
@@ -433,19 +469,19 @@ class CudaBackend:
         scores = yp.ndim == 2
         pred_ct = plan.score_ctype(yp.dtype) if scores else plan.label_ctype(yp.dtype, "y_pred")
         hist = plan.HistPlan(C * C, w is not None, n, call.sm_count)
-        key = call.scratch("key", 1, np.uint64, NO_ERROR_KEY)
+        key = call.batch_key()
         scratch = call.histogram(hist)
         targs = (plan.label_ctype(yt.dtype), pred_ct, plan.weight_ctype(w), *hist.template_flags)
         call.kernel(plan.template("confusion_bins", *targs), hist.blocks,
                     (*_view(yt, "y_true", 1), *_view(yp, "y_pred", 2), np.int32(scores),
                      *_view(w, "sample_weight", 1), _i64(n), _i64(C),
-                     np.int32(ignore_label is not None), _i64(ignore_label or 0), key, scratch,
-                     _i64(hist.bins)), hist.shared_bytes)
+                     np.int32(ignore_label is not None), _i64(ignore_label or 0), key[0],
+                     scratch, _i64(hist.bins)), hist.shared_bytes)
         if w is not None:
-            delta, acc = call.reduce(scratch, hist.partials, hist.bins), "double"
+            delta, acc = call.reduce(scratch, hist.partials, hist.bins, hist.zero_scratch), "double"
         else:
             delta, acc = scratch, "unsigned long long"
-        call.commit_add(key, delta, acc, out, C * C)
+        call.commit_add(key, delta, acc, out, C * C, w is None)
         return call.run()
 
     def _row_sums(self, call, kernel: str, yt, yp, w, args, n: int, bins: int):
@@ -454,11 +490,11 @@ class CudaBackend:
         targs = (plan.label_ctype(yt.dtype), plan.score_ctype(yp.dtype), plan.weight_ctype(w))
         blocks = plan.blocks_for(n, call.sm_count, items=plan.ITEMS_PER_THREAD)
         threads = blocks * plan.BLOCK
-        key = call.scratch("key", 1, np.uint64, NO_ERROR_KEY)
+        key = call.batch_key()
         partials = call.scratch("partials", threads * bins, np.float64)  # all written
-        call.kernel(plan.template(kernel, *targs), blocks, (*args, key, partials))
+        call.kernel(plan.template(kernel, *targs), blocks, (*args, key[0], partials))
         delta = call.reduce(partials, threads, bins)
-        call.commit_add(key, delta, "double", out, bins)
+        call.commit_add(key, delta, "double", out, bins, False)
         return call.run()
 
     def topk_matches(self, y_true, y_pred, sample_weight, k, out, *, error, workspace=None):
@@ -490,12 +526,12 @@ class CudaBackend:
         out = _contiguous(call.out, "out")
         if n == 0 or (D == 0 and w is None):
             return call.error
-        key = call.scratch("key", 1, np.uint64, NO_ERROR_KEY)
+        key = call.batch_key()
         if D == 0:  # nothing to add, but the weights are checked all the same
             call.kernel(plan.template("check_row_weights", plan.weight_ctype(w)),
                         plan.blocks_for(n, call.sm_count), (*_view(w, "sample_weight", 1),
-                                                            _i64(n), key))
-            call.commit_add(key, call.scratch("delta", 1, np.float64), "double", out, 0)
+                                                            _i64(n), key[0]))
+            call.commit_add(key, call.scratch("delta", 1, np.float64), "double", out, 0, False)
             return call.run()
         # R row slices per column: about a full GPU of threads, each with a few rows.
         threads = plan.blocks_for(n * D, call.sm_count) * plan.BLOCK
@@ -505,10 +541,10 @@ class CudaBackend:
         targs = (plan.label_ctype(yt.dtype), plan.score_ctype(yp.dtype), plan.weight_ctype(w))
         call.kernel(plan.template("column_moments_cols", *targs), blocks,
                     (*_view(yt, "y_true", 2), *_view(yp, "y_pred", 2),
-                     *_view(w, "sample_weight", 1), shift, _i64(n), _i64(D), _i64(R), key,
+                     *_view(w, "sample_weight", 1), shift, _i64(n), _i64(D), _i64(R), key[0],
                      partials))
         delta = call.reduce(partials, R, 4 * D)
-        call.commit_add(key, delta, "double", out, 4 * D)
+        call.commit_add(key, delta, "double", out, 4 * D, False)
         return call.run()
 
     def binary_clf_curve(self, y_score, y_true, sample_weight):

@@ -26,6 +26,8 @@ CTYPES = {
     np.dtype(np.int64): "long long",
     np.dtype(np.float32): "float",
     np.dtype(np.float64): "double",
+    np.dtype(np.uint32): "unsigned int",  # scratch only (the finished-blocks counter)
+    np.dtype(np.uint64): "unsigned long long",  # scratch only (error keys, counts)
 }
 STATE_CTYPES = {np.dtype(np.int64): "long long", np.dtype(np.float64): "double"}
 

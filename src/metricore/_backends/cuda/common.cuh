@@ -49,6 +49,7 @@ typedef long long i64;
 typedef unsigned long long u64;
 
 constexpr int kWarp = 32;
+constexpr int kUnroll = 4;  // elements per thread per loop iteration (loads in flight)
 constexpr u64 kNoError = ~0ull;
 
 // ---------------------------------------------------------------- error record
@@ -126,17 +127,31 @@ struct Weights<NoWeight> {
 // Integer counts: atomics are exact and order-free. In shared memory (block-privatized,
 // 32-bit: the Python side keeps every block's share of the batch under 2^31 elements) when
 // the bins fit, flushed once per block; else straight into the global 64-bit scratch.
+// Every lane of the warp calls add() together (the callers' loops are warp-uniform): lanes
+// that hit the same bin are counted by the lowest of them, so a warp makes one atomic per
+// distinct bin, not per element (few bins, or clustered scores, would otherwise serialize
+// on one address).
+__device__ __forceinline__ unsigned bin_peers(bool active, i64 bin, bool& leader) {
+  const unsigned peers = __match_any_sync(0xffffffffu, active ? bin : -1ll);
+  leader = active && (threadIdx.x & (kWarp - 1)) == static_cast<unsigned>(__ffs(peers) - 1);
+  return peers;
+}
+
 struct SharedCounts {
   unsigned int* bins;
   __device__ __forceinline__ void add(bool active, i64 bin) {
-    if (active) atomicAdd(bins + bin, 1u);
+    bool leader;
+    const unsigned peers = bin_peers(active, bin, leader);
+    if (leader) atomicAdd(bins + bin, static_cast<unsigned>(__popc(peers)));
   }
 };
 
 struct GlobalCounts {
   u64* bins;
   __device__ __forceinline__ void add(bool active, i64 bin) {
-    if (active) atomicAdd(bins + bin, 1ull);
+    bool leader;
+    const unsigned peers = bin_peers(active, bin, leader);
+    if (leader) atomicAdd(bins + bin, static_cast<u64>(__popc(peers)));
   }
 };
 
@@ -254,13 +269,18 @@ struct HistSlots<true, false> {
 // delta[k] = sum over p of partials[p * bins + k], p ascending: one thread per bin. For few
 // partials (per-block or per-warp histograms). (Templates, like every kernel here, so that
 // all are fetched by NVRTC name expressions: Acc is double.)
+// `clear`: zero each partial after reading it (scratch that must start the next call at zero:
+// see "Scratch" in cuda/__init__.py).
 template <class Acc>
-__global__ void reduce_partials_seq(const Acc* __restrict__ partials, i64 num_partials,
-                                    i64 bins, Acc* __restrict__ delta) {
+__global__ void reduce_partials_seq(Acc* __restrict__ partials, i64 num_partials,
+                                    i64 bins, Acc* __restrict__ delta, int clear) {
   for (i64 k = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; k < bins;
        k += static_cast<i64>(gridDim.x) * blockDim.x) {
     Acc s = Acc(0);
-    for (i64 p = 0; p < num_partials; ++p) s += partials[p * bins + k];
+    for (i64 p = 0; p < num_partials; ++p) {
+      s += partials[p * bins + k];
+      if (clear) partials[p * bins + k] = Acc(0);
+    }
     delta[k] = s;
   }
 }
@@ -268,12 +288,15 @@ __global__ void reduce_partials_seq(const Acc* __restrict__ partials, i64 num_pa
 // The same for many partials (per-thread sums): one block per bin, each thread sums a fixed
 // strided subset in order, then a fixed-shape tree. blockDim.x must be 256.
 template <class Acc>
-__global__ void reduce_partials_tree(const Acc* __restrict__ partials, i64 num_partials,
-                                     i64 bins, Acc* __restrict__ delta) {
+__global__ void reduce_partials_tree(Acc* __restrict__ partials, i64 num_partials,
+                                     i64 bins, Acc* __restrict__ delta, int clear) {
   __shared__ Acc lane_sums[256];
   for (i64 k = blockIdx.x; k < bins; k += gridDim.x) {
     Acc s = Acc(0);
-    for (i64 p = threadIdx.x; p < num_partials; p += blockDim.x) s += partials[p * bins + k];
+    for (i64 p = threadIdx.x; p < num_partials; p += blockDim.x) {
+      s += partials[p * bins + k];
+      if (clear) partials[p * bins + k] = Acc(0);
+    }
     lane_sums[threadIdx.x] = s;
     __syncthreads();
     for (int half = 128; half > 0; half >>= 1) {
@@ -307,16 +330,37 @@ __device__ __forceinline__ void record_error(const u64* batch_key, i64* record) 
   }
 }
 
+// The end of a call's last commit kernel: the last of its blocks to finish resets the batch
+// key (every block has read it by then), so the next call starts clean with no fill launch.
+// `done` is a zeroed counter of finished blocks, reset with the key.
+__device__ __forceinline__ void release_key(u64* batch_key, unsigned int* done) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    if (atomicAdd(done, 1u) == gridDim.x - 1) {
+      *batch_key = kNoError;
+      *done = 0u;
+      __threadfence();
+    }
+  }
+}
+
 // out[k] += delta[k] for k < n, if the batch may commit (float deltas of unweighted counts
-// are whole numbers below 2^53, so their conversion to an int64 state is exact).
+// are whole numbers below 2^53, so their conversion to an int64 state is exact). `clear`:
+// zero delta[k] after reading it (a count scratch, kept zero between calls); `release`: this
+// is the call's last commit, which resets the batch key.
 template <class Acc, class Out>
-__global__ void commit_add(const u64* __restrict__ batch_key, i64* __restrict__ record,
-                           const Acc* __restrict__ delta, Out* __restrict__ out, i64 n) {
+__global__ void commit_add(u64* __restrict__ batch_key, unsigned int* __restrict__ done,
+                           i64* __restrict__ record, Acc* __restrict__ delta,
+                           Out* __restrict__ out, i64 n, int clear, int release) {
   record_error(batch_key, record);
-  if (!may_commit(batch_key, record)) return;
+  const bool ok = may_commit(batch_key, record);
   for (i64 k = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; k < n;
-       k += static_cast<i64>(gridDim.x) * blockDim.x)
-    out[k] += static_cast<Out>(delta[k]);
+       k += static_cast<i64>(gridDim.x) * blockDim.x) {
+    if (ok) out[k] += static_cast<Out>(delta[k]);
+    if (clear) delta[k] = Acc(0);
+  }
+  if (release) release_key(batch_key, done);
 }
 
 }  // namespace metricore_cuda

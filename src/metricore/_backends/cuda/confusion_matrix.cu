@@ -25,44 +25,53 @@ __global__ void confusion_bins(const LT* __restrict__ yt, i64 yt_s0,
   const Weights<WT> wv{{w, w_s0, 0}};
   const int32_t C32 = static_cast<int32_t>(C);
   FirstError err;
-  for (i64 i0 = blockIdx.x * static_cast<i64>(blockDim.x); i0 < N;
-       i0 += static_cast<i64>(gridDim.x) * blockDim.x) {
-    const i64 i = i0 + threadIdx.x;
-    bool ok = false;
-    i64 bin = 0;
-    double weight = 0.0;
-    if (i < N) {
-      const LT v = yt[i * yt_s0];
-      const bool skip = has_ignore && metricore::label_equals(v, ignore_label);
-      const int32_t tid = metricore::class_id(v, C32);
-      ok = !skip;
-      err.note(ok && tid < 0, i, 0, 0, metricore::TRUE_CLASS);
-      ok = ok && tid >= 0;
-      int32_t pid = 0;
-      if (!skip) {
-        if (pred_scores) {
-          bool nan = false;
-          const RowView<PT> row{p, i};
-          pid = C > 0 ? static_cast<int32_t>(metricore::first_argmax(row, C, nan)) : 0;
-          if (nan) {  // rare: find the first NaN column for the report
-            i64 j = 0;
-            while (!metricore::is_nan(p(i, j))) ++j;
-            err.note(true, i, 1, j, metricore::NAN_SCORE);
-            ok = false;
-          }
-        } else {
-          pid = metricore::class_id(p(i, 0), C32);
-          err.note(pid < 0, i, 1, 0, metricore::PRED_CLASS);
-          ok = ok && pid >= 0;
+  // One row: validate it and find its bin (pure but for err; see score_bins.cuh).
+  auto classify = [&](i64 i, bool& ok, i64& bin, double& weight) {
+    ok = false;
+    bin = 0;
+    weight = 0.0;
+    if (i >= N) return;
+    const LT v = yt[i * yt_s0];
+    const bool skip = has_ignore && metricore::label_equals(v, ignore_label);
+    const int32_t tid = metricore::class_id(v, C32);
+    ok = !skip;
+    err.note(ok && tid < 0, i, 0, 0, metricore::TRUE_CLASS);
+    ok = ok && tid >= 0;
+    int32_t pid = 0;
+    if (!skip) {
+      if (pred_scores) {
+        bool nan = false;
+        const RowView<PT> row{p, i};
+        pid = C > 0 ? static_cast<int32_t>(metricore::first_argmax(row, C, nan)) : 0;
+        if (nan) {  // rare: find the first NaN column for the report
+          i64 j = 0;
+          while (!metricore::is_nan(p(i, j))) ++j;
+          err.note(true, i, 1, j, metricore::NAN_SCORE);
+          ok = false;
         }
-        const bool bad_w = !wv.valid(i, 0);
-        err.note(bad_w, i, 2, 0, metricore::BAD_WEIGHT);
-        ok = ok && !bad_w;
+      } else {
+        pid = metricore::class_id(p(i, 0), C32);
+        err.note(pid < 0, i, 1, 0, metricore::PRED_CLASS);
+        ok = ok && pid >= 0;
       }
-      bin = static_cast<i64>(tid) * C + pid;
-      weight = wv.value(i, 0);
+      const bool bad_w = !wv.valid(i, 0);
+      err.note(bad_w, i, 2, 0, metricore::BAD_WEIGHT);
+      ok = ok && !bad_w;
     }
-    slots.add(ok, bin, weight);
+    bin = static_cast<i64>(tid) * C + pid;
+    weight = wv.value(i, 0);
+  };
+  // Warp-uniform trip count over whole blocks of kUnroll * blockDim rows (see score_bins).
+  const i64 step = static_cast<i64>(blockDim.x) * kUnroll;
+  for (i64 i0 = blockIdx.x * step; i0 < N; i0 += static_cast<i64>(gridDim.x) * step) {
+    bool ok[kUnroll];
+    i64 bin[kUnroll];
+    double weight[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      classify(i0 + u * static_cast<i64>(blockDim.x) + threadIdx.x, ok[u], bin[u], weight[u]);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) slots.add(ok[u], bin[u], weight[u]);
   }
   slots.finish();
   err.publish(batch_key);

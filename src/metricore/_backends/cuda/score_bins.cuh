@@ -35,61 +35,74 @@ __global__ void score_bins(const LT* __restrict__ yt, i64 yt_s0, i64 yt_s1, int 
   const i64 v0 = top_k > 0 ? 0 : c0, v1 = top_k > 0 ? L : c1, width = v1 - v0;
   const i64 total = N * width, B = T + 1, label_stride = B * M;
   FirstError err;
-  // Warp-uniform trip count (WarpHist needs every lane): the loop runs over whole blocks.
-  for (i64 e0 = blockIdx.x * static_cast<i64>(blockDim.x); e0 < total;
-       e0 += static_cast<i64>(gridDim.x) * blockDim.x) {
-    const i64 e = e0 + threadIdx.x;
-    const bool active = e < total;
-    bool counted = false;
-    i64 bin = 0;
-    double weight = 0.0, score = 0.0;
-    if (active) {
-      const i64 i = width == 1 ? e : e / width;
-      const i64 j = v0 + (width == 1 ? 0 : e - i * width);
-      const bool in_range = j >= c0 && j < c1;
-      counted = in_range;
-      bool truth;
-      if (true_ids) {
-        const LT v = t(i, 0);
-        const int32_t id = metricore::class_id_value(v);
-        const bool bad = metricore::class_id_error(v, id, static_cast<int32_t>(L)) != 0;
-        err.note(bad && j == v0, i, 0, 0, metricore::TRUE_CLASS);
-        counted = counted && !bad;
-        truth = id == j;
-      } else {
-        const LT v = t(i, j);
-        const bool bad = counted && !metricore::is_binary_label(v);
-        err.note(bad, i, 0, j, metricore::BINARY_LABEL);
-        counted = counted && !bad;
-        truth = v == LT(1);
-      }
-      const ST s = p(i, j);
-      const bool nan = metricore::is_nan(s);
-      err.note(nan && (in_range || top_k > 0), i, 0, j, metricore::NAN_SCORE);
-      const bool bad_w = in_range && !wv.valid(i, j);
-      err.note(bad_w, i, 0, j, metricore::BAD_WEIGHT);
-      counted = counted && !nan && !bad_w;
-      score = static_cast<double>(s);
-      if (counted && top_k > 0) {
-        // Rank among the row's L scores: strictly greater ones, and equal ones to the left.
-        // A score outside the top k counts as -inf (predicted negative at every threshold),
-        // as Keras and the CPU backends do; it is not dropped.
-        i64 rank = 0;
-        for (i64 q = 0; q < L; ++q) {
-          const ST o = p(i, q);
-          rank += (o > s) | ((o == s) & (q < j));
-        }
-        if (rank >= top_k) score = -__longlong_as_double(0x7ff0000000000000ll);
-      }
-      const i64 b = metricore::bucket_index(thresholds, T, score);
-      bin = (truth ? label_stride : 0) + b * M + (M == 1 ? 0 : j);
-      weight = wv.value(i, j);
+  // One element: validate it, and find its bin. Pure but for err (a register), so the loads
+  // of the kUnroll elements of an iteration are all in flight before the first add.
+  auto classify = [&](i64 e, bool& counted, i64& bin, double& weight, double& score) {
+    counted = false;
+    bin = 0;
+    weight = score = 0.0;
+    if (e >= total) return;
+    const i64 i = width == 1 ? e : e / width;
+    const i64 j = v0 + (width == 1 ? 0 : e - i * width);
+    const bool in_range = j >= c0 && j < c1;
+    counted = in_range;
+    bool truth;
+    if (true_ids) {
+      const LT v = t(i, 0);
+      const int32_t id = metricore::class_id_value(v);
+      const bool bad = metricore::class_id_error(v, id, static_cast<int32_t>(L)) != 0;
+      err.note(bad && j == v0, i, 0, 0, metricore::TRUE_CLASS);
+      counted = counted && !bad;
+      truth = id == j;
+    } else {
+      const LT v = t(i, j);
+      const bool bad = counted && !metricore::is_binary_label(v);
+      err.note(bad, i, 0, j, metricore::BINARY_LABEL);
+      counted = counted && !bad;
+      truth = v == LT(1);
     }
-    slots.add(counted, bin, weight);
-    if (FloatHist && score_sums) {
-      // The same element's weight * score, both labels together, in the third plane.
-      const i64 sum_bin = 2 * label_stride + (bin >= label_stride ? bin - label_stride : bin);
-      slots.add(counted, sum_bin, weight * score);
+    const ST s = p(i, j);
+    const bool nan = metricore::is_nan(s);
+    err.note(nan && (in_range || top_k > 0), i, 0, j, metricore::NAN_SCORE);
+    const bool bad_w = in_range && !wv.valid(i, j);
+    err.note(bad_w, i, 0, j, metricore::BAD_WEIGHT);
+    counted = counted && !nan && !bad_w;
+    score = static_cast<double>(s);
+    if (counted && top_k > 0) {
+      // Rank among the row's L scores: strictly greater ones, and equal ones to the left.
+      // A score outside the top k counts as -inf (predicted negative at every threshold),
+      // as Keras and the CPU backends do; it is not dropped.
+      i64 rank = 0;
+      for (i64 q = 0; q < L; ++q) {
+        const ST o = p(i, q);
+        rank += (o > s) | ((o == s) & (q < j));
+      }
+      if (rank >= top_k) score = -__longlong_as_double(0x7ff0000000000000ll);
+    }
+    const i64 b = metricore::bucket_index(thresholds, T, score);
+    bin = (truth ? label_stride : 0) + b * M + (M == 1 ? 0 : j);
+    weight = wv.value(i, j);
+  };
+  // Warp-uniform trip count (the slots need every lane): the loop runs over whole blocks of
+  // kUnroll * blockDim elements; element e0 + u * blockDim + thread (coalesced for each u).
+  const i64 step = static_cast<i64>(blockDim.x) * kUnroll;
+  for (i64 e0 = blockIdx.x * step; e0 < total; e0 += static_cast<i64>(gridDim.x) * step) {
+    bool counted[kUnroll];
+    i64 bin[kUnroll];
+    double weight[kUnroll], score[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      classify(e0 + u * static_cast<i64>(blockDim.x) + threadIdx.x, counted[u], bin[u],
+               weight[u], score[u]);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      slots.add(counted[u], bin[u], weight[u]);
+      if (FloatHist && score_sums) {
+        // The same element's weight * score, both labels together, in the third plane.
+        const i64 sum_bin = 2 * label_stride +
+                            (bin[u] >= label_stride ? bin[u] - label_stride : bin[u]);
+        slots.add(counted[u], sum_bin, weight[u] * score[u]);
+      }
     }
   }
   slots.finish();

@@ -13,32 +13,39 @@ namespace metricore_cuda {
 // total - prefix differences, which would cancel for float weights) in a fixed order. The
 // pass is O(T) per column, serial: fine for the few hundred thresholds of threshold metrics
 // (large T belongs to score_histogram, whose commit is elementwise).
+// `clear` zeroes the histogram after reading it (a count scratch); the call's only commit,
+// so it always releases the batch key (common.cuh).
 template <class Acc, class Out>
-__global__ void commit_threshold(const u64* __restrict__ batch_key, i64* __restrict__ record,
-                                 const Acc* __restrict__ hist, i64 T, i64 M,
-                                 Out* __restrict__ out) {
+__global__ void commit_threshold(u64* __restrict__ batch_key, unsigned int* __restrict__ done,
+                                 i64* __restrict__ record, Acc* __restrict__ hist, i64 T,
+                                 i64 M, Out* __restrict__ out, int clear) {
   record_error(batch_key, record);
-  if (!may_commit(batch_key, record)) return;
+  const bool ok = may_commit(batch_key, record);
   const i64 B = T + 1, plane = T * M;
   for (i64 m = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; m < M;
        m += static_cast<i64>(gridDim.x) * blockDim.x) {
-    const Acc* neg = hist + m;
-    const Acc* pos = hist + B * M + m;
-    Acc fn = Acc(0), tn = Acc(0);
-    for (i64 t = 0; t < T; ++t) {
-      fn += pos[t * M];
-      tn += neg[t * M];
-      out[3 * plane + t * M + m] += static_cast<Out>(fn);
-      out[2 * plane + t * M + m] += static_cast<Out>(tn);
+    Acc* neg = hist + m;
+    Acc* pos = hist + B * M + m;
+    if (ok) {
+      Acc fn = Acc(0), tn = Acc(0);
+      for (i64 t = 0; t < T; ++t) {
+        fn += pos[t * M];
+        tn += neg[t * M];
+        out[3 * plane + t * M + m] += static_cast<Out>(fn);
+        out[2 * plane + t * M + m] += static_cast<Out>(tn);
+      }
+      Acc tp = Acc(0), fp = Acc(0);
+      for (i64 t = T - 1; t >= 0; --t) {
+        tp += pos[(t + 1) * M];
+        fp += neg[(t + 1) * M];
+        out[t * M + m] += static_cast<Out>(tp);
+        out[plane + t * M + m] += static_cast<Out>(fp);
+      }
     }
-    Acc tp = Acc(0), fp = Acc(0);
-    for (i64 t = T - 1; t >= 0; --t) {
-      tp += pos[(t + 1) * M];
-      fp += neg[(t + 1) * M];
-      out[t * M + m] += static_cast<Out>(tp);
-      out[plane + t * M + m] += static_cast<Out>(fp);
-    }
+    if (clear)
+      for (i64 b = 0; b < B; ++b) neg[b * M] = pos[b * M] = Acc(0);
   }
+  release_key(batch_key, done);
 }
 
 }  // namespace metricore_cuda
