@@ -71,9 +71,11 @@ def include_dirs() -> Tuple[pathlib.Path, pathlib.Path]:
 
 
 def compile_options() -> Tuple[str, ...]:
-    """NVRTC options; ``-ftz=false`` keeps float32 subnormals as the CPU backends do."""
+    """NVRTC options; ``-ftz=false`` keeps float32 subnormals as the CPU backends do.
+    ``$METRICORE_NVRTC_OPTIONS`` appends more (the tuning switches of common.cuh)."""
     here, headers = include_dirs()
-    return ("-std=c++17", "-ftz=false", f"-I{here}", f"-I{headers}")
+    extra = tuple(os.environ.get("METRICORE_NVRTC_OPTIONS", "").split())  # tuning sweeps
+    return ("-std=c++17", "-ftz=false", f"-I{here}", f"-I{headers}") + extra
 
 
 def kernel_cache_dir() -> pathlib.Path:

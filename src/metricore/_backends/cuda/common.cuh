@@ -49,7 +49,26 @@ typedef long long i64;
 typedef unsigned long long u64;
 
 constexpr int kWarp = 32;
-constexpr int kUnroll = 4;  // elements per thread per loop iteration (loads in flight)
+// Tuning switches (defaults measured with benchmarks/sweep_gpu.py; METRICORE_NVRTC_OPTIONS
+// can override them, e.g. "-DMC_UNROLL=1", for such a sweep):
+//   MC_UNROLL       elements per thread per loop iteration (their loads in flight together)
+//   MC_AGG_SHARED   warp-aggregate shared-memory count atomics (__match_any_sync)
+//   MC_AGG_GLOBAL   the same for global-memory count atomics
+//   MC_REG_COUNTS   at most 32 count bins: lane b of each warp counts bin b in a register
+//                   (one ballot per bin per 32 elements), no atomics until the block ends
+#ifndef MC_UNROLL
+#define MC_UNROLL 4
+#endif
+#ifndef MC_AGG_SHARED
+#define MC_AGG_SHARED 0
+#endif
+#ifndef MC_AGG_GLOBAL
+#define MC_AGG_GLOBAL 0
+#endif
+#ifndef MC_REG_COUNTS
+#define MC_REG_COUNTS 1
+#endif
+constexpr int kUnroll = MC_UNROLL;
 constexpr u64 kNoError = ~0ull;
 
 // ---------------------------------------------------------------- error record
@@ -140,18 +159,44 @@ __device__ __forceinline__ unsigned bin_peers(bool active, i64 bin, bool& leader
 struct SharedCounts {
   unsigned int* bins;
   __device__ __forceinline__ void add(bool active, i64 bin) {
+#if MC_AGG_SHARED
     bool leader;
     const unsigned peers = bin_peers(active, bin, leader);
     if (leader) atomicAdd(bins + bin, static_cast<unsigned>(__popc(peers)));
+#else
+    if (active) atomicAdd(bins + bin, 1u);
+#endif
   }
 };
 
 struct GlobalCounts {
   u64* bins;
   __device__ __forceinline__ void add(bool active, i64 bin) {
+#if MC_AGG_GLOBAL
     bool leader;
     const unsigned peers = bin_peers(active, bin, leader);
     if (leader) atomicAdd(bins + bin, static_cast<u64>(__popc(peers)));
+#else
+    if (active) atomicAdd(bins + bin, 1ull);
+#endif
+  }
+};
+
+// At most 32 bins: lane b of the warp holds the warp's count of bin b (every lane calls
+// add() together). Counts per lane stay below 2^32: a block sees fewer than 2^31 elements.
+struct LaneCounts {
+  unsigned int mine = 0u;
+  __device__ __forceinline__ void add(bool active, i64 bin, i64 bins) {
+    const unsigned lane = threadIdx.x & (kWarp - 1);
+    for (i64 b = 0; b < bins; ++b) {
+      const unsigned c = __popc(__ballot_sync(0xffffffffu, active && bin == b));
+      if (lane == static_cast<unsigned>(b)) mine += c;
+    }
+  }
+  // Into the block's shared counters (before flush_counts' barrier).
+  __device__ __forceinline__ void flush(unsigned int* shared, i64 bins) const {
+    const unsigned lane = threadIdx.x & (kWarp - 1);
+    if (lane < bins && mine != 0u) atomicAdd(shared + lane, mine);
   }
 };
 
@@ -216,14 +261,23 @@ struct HistSlots;
 template <>
 struct HistSlots<false, true> {
   SharedCounts sink;
+  LaneCounts lanes;
   u64* global;
   i64 bins;
   __device__ HistSlots(void* scratch, i64 n, char* smem)
       : sink{reinterpret_cast<unsigned int*>(smem)}, global(static_cast<u64*>(scratch)), bins(n) {
     block_zero(sink.bins, bins);
   }
-  __device__ __forceinline__ void add(bool active, i64 bin, double) { sink.add(active, bin); }
-  __device__ __forceinline__ void finish() { flush_counts(sink.bins, global, bins); }
+  __device__ __forceinline__ void add(bool active, i64 bin, double) {
+    if (MC_REG_COUNTS && bins <= kWarp)
+      lanes.add(active, bin, bins);
+    else
+      sink.add(active, bin);
+  }
+  __device__ __forceinline__ void finish() {
+    if (MC_REG_COUNTS && bins <= kWarp) lanes.flush(sink.bins, bins);
+    flush_counts(sink.bins, global, bins);
+  }
 };
 
 template <>
