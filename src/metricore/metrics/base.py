@@ -698,7 +698,7 @@ class Metric:
 
 def _host(value):
     """A state array on the host (a device array is copied: saving is explicit)."""
-    return value.get() if hasattr(value, "get") and not isinstance(value, np.ndarray) else value
+    return value.get() if type(value) is not np.ndarray and hasattr(value, "get") else value
 
 
 class _DeviceCalls:
@@ -739,7 +739,7 @@ class _DeviceCalls:
         def call(*args):
             args = list(args)
             for i, a in enumerate(args):
-                if isinstance(a, np.ndarray):
+                if type(a) is np.ndarray:
                     if i != const:
                         raise TypeError(f"{type(owner).__name__}: argument {i} of {family} is a "
                                         "host array on the CUDA path (a metricore bug)")

@@ -21,7 +21,7 @@ NEG_INF = -1e10  # Keras' threshold when top_k is set and no thresholds are give
 
 def _unit_weights(shape, like=None):
     """Unit weights of ``shape``: a stride-0 view, on ``like``'s device for device state."""
-    if like is None or isinstance(like, np.ndarray):
+    if like is None or type(like) is np.ndarray:
         return np.broadcast_to(np.float64(1.0), shape)
     import cupy
 
