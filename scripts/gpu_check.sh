@@ -2,11 +2,11 @@
 # One command for a session on the accelerator machine (one GPU, no network): the CUDA tests
 # and the GPU benchmark, logs and JSON under $OUT. Each step has its own time limit, and a
 # failing step does not stop the next. Steps to run are named on the command line (default:
-# env tests metrics bench; "install" builds the C++ extension, which the CUDA path does not
+# env tests metrics sweep bench; "install" builds the C++ extension, which the CUDA path does not
 # need, kernels compiling at first use with the source tree first on the path, but which
 # makes the host side of the metric tests faster than Numba's first-use compiles).
 #
-#   OUT=/some/dir bash scripts/gpu_check.sh [env] [install] [tests] [metrics] [bench]
+#   OUT=/some/dir bash scripts/gpu_check.sh [env] [install] [tests] [metrics] [sweep] [bench]
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 export METRICORE_KERNEL_CACHE=/tmp/metricore_kernels  # compiled once per run, not sent back
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-STEPS="${*:-env tests metrics bench}"
+STEPS="${*:-env tests metrics sweep bench}"
 
 step() {  # step NAME SECONDS COMMAND...: runs with a limit, logs, records the exit status
   local name=$1 limit=$2; shift 2
@@ -41,5 +41,6 @@ step tests "${TESTS_LIMIT:-200}" python -m pytest -m cuda -q -p no:cacheprovider
   --durations=8 --junitxml="$OUT/tests.xml" tests/test_cuda_backend.py
 step metrics "${METRICS_LIMIT:-200}" python -m pytest -m cuda -q -p no:cacheprovider -rs \
   --durations=8 --junitxml="$OUT/metrics.xml" tests/test_cuda_metrics.py
+step sweep "${SWEEP_LIMIT:-120}" python benchmarks/sweep_gpu.py --json "$OUT/sweep.json"
 step bench "${BENCH_LIMIT:-120}" python benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json"
 cat "$OUT/summary.txt"
