@@ -49,15 +49,18 @@ typedef long long i64;
 typedef unsigned long long u64;
 
 constexpr int kWarp = 32;
-// Tuning switches (defaults measured with benchmarks/sweep_gpu.py; METRICORE_NVRTC_OPTIONS
-// can override them, e.g. "-DMC_UNROLL=1", for such a sweep):
+// Tuning switches, for benchmarks/sweep_gpu.py (METRICORE_NVRTC_OPTIONS sets them, e.g.
+// "-DMC_UNROLL=4"). The defaults are the fastest variant of its run on an H200 (2026-11-26):
+// every switch off. Four elements per thread slowed the 10- and 1000-class confusion
+// matrices by 28% and 20%, lane counters slowed binary counts by 24%, and warp aggregation
+// slowed 200 thresholds by 55% and the 10-class matrix by 2.7x (match_any is not free).
 //   MC_UNROLL       elements per thread per loop iteration (their loads in flight together)
 //   MC_AGG_SHARED   warp-aggregate shared-memory count atomics (__match_any_sync)
 //   MC_AGG_GLOBAL   the same for global-memory count atomics
 //   MC_REG_COUNTS   at most 32 count bins: lane b of each warp counts bin b in a register
 //                   (one ballot per bin per 32 elements), no atomics until the block ends
 #ifndef MC_UNROLL
-#define MC_UNROLL 4
+#define MC_UNROLL 1
 #endif
 #ifndef MC_AGG_SHARED
 #define MC_AGG_SHARED 0
@@ -66,7 +69,7 @@ constexpr int kWarp = 32;
 #define MC_AGG_GLOBAL 0
 #endif
 #ifndef MC_REG_COUNTS
-#define MC_REG_COUNTS 1
+#define MC_REG_COUNTS 0
 #endif
 constexpr int kUnroll = MC_UNROLL;
 constexpr u64 kNoError = ~0ull;
