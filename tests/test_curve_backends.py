@@ -587,3 +587,78 @@ def test_native_backends_agree_bit_for_bit_on_histogram_counts(rng):
             assert tuple(cpp.score_histogram(t, p, None, thresholds, -1, a, None)) == (0, 0, 0)
             assert tuple(nb.score_histogram(t, p, None, thresholds, -1, b, None)) == (0, 0, 0)
             np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ read-only thresholds
+def _frozen(a):
+    a = np.array(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("thresholds", [
+    keras_grid(200), keras_grid(65536), np.linspace(0, 1, 1000),
+    np.sort(np.random.default_rng(3).random(500)),  # uneven: no grid
+], ids=["keras200", "keras65536", "linspace1000", "uneven500"])
+@pytest.mark.parametrize("n", [32, 1000, 20000])
+def test_read_only_thresholds_keep_their_grid_and_give_the_same_counts(kernels, thresholds, n):
+    """Kernels keep the bucket grid of a read-only threshold array between calls (no O(T)
+    fit per batch); every batch size must give the very counts of a writeable copy (analysed
+    per call) and of the reference."""
+    rng = np.random.default_rng(n)
+    T = thresholds.size
+    frozen = _frozen(thresholds)
+    t = _labels(rng, (n, 2), np.int8)
+    p = rng.random((n, 2)).astype(np.float32)
+    p[: n // 10, 0] = thresholds[rng.integers(0, T, n // 10)]  # on thresholds: ambiguous codes
+    w = rng.random((n, 2))
+    for weights, dtype in ((None, np.int64), (w, np.float64)):
+        outs = []
+        for thr in (frozen, np.array(thresholds), frozen):  # the second frozen call: cached
+            out, sums = np.zeros((2, T + 1, 2), dtype), np.zeros((T + 1, 2))
+            assert tuple(kernels.score_histogram(t, p, weights, thr, -1, out, sums)) == (0, 0, 0)
+            outs.append((out, sums))
+        ref, ref_sums = np.zeros((2, T + 1, 2), dtype), np.zeros((T + 1, 2))
+        REF.score_histogram(t, p, weights, np.array(thresholds), -1, ref, ref_sums)
+        for out, sums in outs:
+            np.testing.assert_array_equal(out, ref) if weights is None else \
+                np.testing.assert_allclose(out, ref, rtol=1e-12)
+            np.testing.assert_allclose(sums, ref_sums, rtol=1e-12, atol=1e-12)
+
+
+def test_writeable_thresholds_changed_in_place_are_read_afresh(kernels):
+    rng = np.random.default_rng(5)
+    t, p = _labels(rng, (5000, 1), np.int8), rng.random((5000, 1))
+    thr = keras_grid(65536)
+    for _ in range(2):
+        out = np.zeros((2, thr.size + 1, 1), np.int64)
+        kernels.score_histogram(t, p, None, thr, -1, out, None)
+        ref = np.zeros_like(out)
+        REF.score_histogram(t, p, None, thr.copy(), -1, ref, None)
+        np.testing.assert_array_equal(out, ref)
+        thr *= 0.5  # same object, new values: nothing cached may survive this
+    base = keras_grid(65536)
+    view = base.view()
+    view.flags.writeable = False  # read-only, but its values change through the base
+    for _ in range(2):
+        out = np.zeros((2, base.size + 1, 1), np.int64)
+        kernels.score_histogram(t, p, None, view, -1, out, None)
+        ref = np.zeros_like(out)
+        REF.score_histogram(t, p, None, base.copy(), -1, ref, None)
+        np.testing.assert_array_equal(out, ref)
+        base *= 0.5
+
+
+def test_curve_metrics_pass_read_only_thresholds(backend):
+    import copy
+
+    import metricore as mc
+
+    m = mc.AUC(num_thresholds=65536, backend=backend)
+    m.update_state([0, 1, 1], [0.2, 0.7, 0.4])
+    assert not m._kernel_thresholds.flags.writeable
+    twin = copy.deepcopy(m)  # comes back writeable; frozen again at its next update
+    twin.update_state([0, 1], [0.1, 0.9])
+    m.update_state([0, 1], [0.1, 0.9])
+    assert not twin._kernel_thresholds.flags.writeable
+    assert float(twin.result()) == float(m.result())

@@ -333,9 +333,18 @@ struct BucketCoder {
   double scale;
   std::unique_ptr<CellTable> cells;
 
-  BucketCoder(const double* thresholds, int64_t num_thresholds, int64_t elements)
+  // known: make_grid's result for these thresholds, computed once by the caller (the
+  // bindings keep it for read-only threshold arrays): then the grid costs no setup and is
+  // used at any batch size.
+  BucketCoder(const double* thresholds, int64_t num_thresholds, int64_t elements,
+              const BucketGrid* known = nullptr)
       : thr(thresholds), T(num_thresholds) {
-    use_grid = elements * 16 >= T && make_grid(thr, T, isa, grid);
+    if (known) {
+      use_grid = true;
+      grid = *known;
+    } else {
+      use_grid = elements * 16 >= T && make_grid(thr, T, isa, grid);
+    }
     scale = bucket_guess_scale(thr, T);
     if (!use_grid && T > 2 && T < (int64_t(1) << 30) && elements * 4 >= T)
       cells = std::make_unique<CellTable>(thr, T);
@@ -454,7 +463,8 @@ Error row_error(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>& yp, 
 template <class LT, class ST, class WP>
 Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>& yp,
                       const WP& w, const double* thr, int64_t T, int64_t only_column,
-                      typename WP::acc_type* out, int64_t M, double* sums) {
+                      typename WP::acc_type* out, int64_t M, double* sums,
+                      const BucketGrid* known_grid = nullptr) {
   using namespace score_detail;
   using Acc = typename WP::acc_type;
   constexpr bool Weighted = WP::weighted;
@@ -489,7 +499,7 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
     runs = column_runs(yt, class_ids, yp, w, j0, j1, M);
   }
   const int64_t chunk = rows_per_chunk(static_cast<int64_t>(runs.size()));
-  const BucketCoder coder(thr, T, N * (j1 - j0));
+  const BucketCoder coder(thr, T, N * (j1 - j0), known_grid);
   int32_t codes[kChunk];
   double wbuf[Weighted ? kChunk : 1];
 

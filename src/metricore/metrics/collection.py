@@ -55,7 +55,8 @@ class _Group:
         self.key = key
         self.members = members
         thresholds = [metrics[n]._fusion_thresholds() for n in members]
-        self.thresholds = np.ascontiguousarray(np.unique(np.concatenate(thresholds)))
+        self.thresholds = np.unique(np.concatenate(thresholds))
+        self.thresholds.flags.writeable = False  # the kernels keep their analysis of it
         self.needs_sums = any(metrics[n]._fusion_needs_sums for n in members)
         self.hist = None  # (2, U + 1, M), int64 until a weighted batch arrives
         self.sums = None

@@ -493,6 +493,12 @@ class _CurveMetric(Metric):
     def _add_histogram(self, t, p, w, class_id):
         backend = self._backend()
         thr = self._kernel_thresholds
+        if thr.flags.writeable:
+            # Read-only thresholds let the CPU kernels keep their O(T) analysis of them
+            # (the bucket grid) from one batch to the next; a copy, once (copies and
+            # unpickled metrics come back writeable).
+            thr = self._kernel_thresholds = np.array(thr)
+            thr.flags.writeable = False
         sums = self.sums
         if sums is not None:
             # Two outputs: work on copies of neither; the kernel is all or nothing on both.

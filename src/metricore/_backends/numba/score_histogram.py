@@ -445,7 +445,10 @@ def histogram_args_fit(y_true, y_pred, sample_weight, num_thresholds, class_id, 
 
 
 @jit
-def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums):
+def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums,
+                            known_mode, known_grid):
+    """``known_mode`` >= 0: ``_uniform_grid``'s (mode, grid) of these thresholds, computed
+    once by the caller (``_known_grid``), so the uniform grid costs no setup per batch."""
     num_rows, num_labels = y_pred.shape
     num_thresholds = thresholds.shape[0]
     num_counts = out.shape[2]
@@ -462,7 +465,9 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
     while (num_thresholds + 1) >> depth:
         depth += 1
     grid = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    if num_thresholds == 0 or num_elements * depth * _SEARCH_RATIO < num_thresholds:
+    if known_mode >= 0:
+        mode, grid = known_mode, known_grid
+    elif num_thresholds == 0 or num_elements * depth * _SEARCH_RATIO < num_thresholds:
         mode = _SEARCH
     elif num_thresholds == 1:
         mode = _GRID
@@ -564,6 +569,32 @@ def _check(y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums)
             raise ValueError("score_histogram: score_sums must be C-contiguous")
 
 
+_NO_GRID = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+_known_grids = {}  # id(thresholds) -> (thresholds, mode, grid); the array is kept alive
+
+
+def _known_grid(thresholds):
+    """(mode, grid) of read-only uniform thresholds, fitted once per array object (a metric
+    passes the same read-only array every batch: the O(T) fit, a few microseconds at 65,536
+    thresholds, is then paid once and small batches use the grid too); (-1, _) otherwise.
+    Only read-only arrays owning their memory (a read-only view can change through its
+    base), whose values then cannot change unless someone sets them writeable again, which
+    metricore never does; holding the array keeps its id from being reused."""
+    flags = getattr(thresholds, "flags", None)
+    if flags is None or flags.writeable or not flags.owndata or thresholds.ndim != 1 or thresholds.dtype != _F64 or thresholds.shape[0] < 2:
+        return -1, _NO_GRID
+    hit = _known_grids.get(id(thresholds))
+    if hit is not None and hit[0] is thresholds:
+        return hit[1], hit[2]
+    mode, grid = _uniform_grid(thresholds)
+    if mode != _UNIFORM and mode != _UNIFORM_ENDS:
+        mode = -1  # uneven thresholds: the per-batch choice stands
+    if len(_known_grids) >= 64:
+        _known_grids.clear()
+    _known_grids[id(thresholds)] = (thresholds, mode, grid)
+    return mode, grid
+
+
 def score_histogram(y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums):
     """Backend.score_histogram: adds the (2, T + 1, M) histograms into out (and the score sums
     into score_sums); returns (code, row, col)."""
@@ -571,9 +602,11 @@ def score_histogram(y_true, y_pred, sample_weight, thresholds, class_id, out, sc
         score_sums is not None and score_sums.dtype is not _F64
     ):
         _check(y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums)
+    known_mode, known_grid = _known_grid(thresholds)
     try:
         result = _score_histogram_kernel(
-            y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums
+            y_true, y_pred, sample_weight, thresholds, class_id, out, score_sums, known_mode,
+            known_grid
         )
     except TypingError as error:
         explain(
