@@ -162,6 +162,24 @@ def _to_device(value, dev):
     return value
 
 
+def _update_on_device(self, update_state, dev, args, kwargs):
+    """``update_state`` of a batch on ``dev`` (see ``_placed``)."""
+    if not self._supports_device:
+        raise _dispatch.DeviceArrayError(
+            f"{type(self).__name__} has no CUDA path: pass host arrays (cupy.asnumpy(x) "
+            "or x.cpu()); metricore never copies device data to the host silently")
+    if self._group_capacity is not None:
+        raise ValueError(f"{self.name} holds grouped state, which lives on the host; "
+                         "grouped evaluation takes host arrays")
+    if self._device is None or self._device.id != dev.id:
+        self._check_placement(dev)
+    self._device = dev  # the latest batch's kind (cupy/torch) and stream
+    with _dispatch.on_device(dev):
+        out = update_state(self, *args, **kwargs)
+    self._pristine = False
+    return out
+
+
 def _placed(update_state):
     """Wraps every ``update_state``: finds where the batch lives and runs the update there.
 
@@ -174,29 +192,30 @@ def _placed(update_state):
 
     @functools.wraps(update_state)
     def placed(self, *args, **kwargs):
-        if _dispatch._device_mode.active and self._device is not None:
+        if self._device is None:
+            # Host state: run as is (no per-call inspection of the arguments). A device array
+            # is refused by the host conversion (DeviceArrayError) before any state changes;
+            # only then are the arguments looked at.
+            try:
+                out = update_state(self, *args, **kwargs)
+            except _dispatch.DeviceArrayError:
+                if _dispatch._device_mode.active:
+                    raise
+                dev = _dispatch.device_of(*args, *kwargs.values())
+                if dev is None:
+                    raise
+                return _update_on_device(self, update_state, dev, args, kwargs)
+            self._pristine = False
+            return out
+        if _dispatch._device_mode.active:
             return update_state(self, *args, **kwargs)  # nested (super().update_state)
         dev = _dispatch.device_of(*args, *kwargs.values())
         if dev is None:
-            if self._device is not None:
-                self._check_placement(None)
+            self._check_placement(None)
             out = update_state(self, *args, **kwargs)
             self._pristine = False
             return out
-        if not self._supports_device:
-            raise _dispatch.DeviceArrayError(
-                f"{type(self).__name__} has no CUDA path: pass host arrays (cupy.asnumpy(x) "
-                "or x.cpu()); metricore never copies device data to the host silently")
-        if self._group_capacity is not None:
-            raise ValueError(f"{self.name} holds grouped state, which lives on the host; "
-                             "grouped evaluation takes host arrays")
-        if self._device is None or self._device.id != dev.id:
-            self._check_placement(dev)
-        self._device = dev  # the latest batch's kind (cupy/torch) and stream
-        with _dispatch.on_device(dev):
-            out = update_state(self, *args, **kwargs)
-        self._pristine = False
-        return out
+        return _update_on_device(self, update_state, dev, args, kwargs)
 
     placed._metricore_placed = True
     return placed

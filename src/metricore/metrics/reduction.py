@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from metricore import _dispatch
 from metricore import _validation as V
 from metricore import functional as F
 from metricore._backends.protocol import MomentKind
@@ -155,6 +156,9 @@ class MeanMetricWrapper(MomentsMetric):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if _dispatch.device_of(y_true, y_pred, sample_weight) is not None:
+            # fn would see the device arrays before any conversion refuses them
+            raise _dispatch.DeviceArrayError("device arrays")
         self._accumulate_fn(y_true, y_pred, sample_weight, self.moments.value)
 
     def _accumulate_fn(self, y_true, y_pred, sample_weight, out):
