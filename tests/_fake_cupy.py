@@ -51,6 +51,9 @@ class FakeArray(np.ndarray):
     def get(self):
         return np.array(self.view(np.ndarray))
 
+    def __reduce__(self):  # CuPy arrays pickle through the host; so does the fake
+        return (_rebuild, (self.get(),))
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError("Implicit conversion to a NumPy array is not allowed (fake CuPy)")
 
@@ -76,6 +79,10 @@ class FakeArray(np.ndarray):
 
     def __getitem__(self, key):
         return _wrap(self.view(np.ndarray)[_plain(key)])
+
+
+def _rebuild(host):
+    return host.view(FakeArray)
 
 
 FakeArray.__module__ = "cupy._core.core"

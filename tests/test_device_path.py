@@ -131,3 +131,19 @@ def test_merge_forward_save_and_load_on_the_device(cp, tmp_path):
     again.load_state(path)
     assert type(again.state["histogram"]) is FakeArray
     assert_same(again.result(), host.result())
+
+
+def test_device_metrics_pickle_and_go_on(cp):
+    import pickle
+
+    data = batches("binary", 10, count=3)
+    m, ref = mc.AUC(num_thresholds=300), mc.AUC(num_thresholds=300)
+    for b in data[:2]:
+        update(m, b, cp.asarray)
+        update(ref, b, np.asarray)
+    again = pickle.loads(pickle.dumps(m))
+    assert again._device is not None and again._workspace is not None
+    update(again, data[2], cp.asarray)
+    update(ref, data[2], np.asarray)
+    assert type(again.result()) is FakeArray
+    assert_same(again.result(), ref.result())

@@ -689,11 +689,21 @@ class Metric:
         return new
 
     def __getstate__(self):
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        dev = state.get("_device")
+        if dev is not None:  # device state pickles as CuPy arrays; scratch and streams do not
+            state["_device"] = dev._replace(stream=None)  # the next batch brings its stream
+            state.pop("_workspace", None)
+            state.pop("_constants", None)
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._rebind_variables()
+        if self._device is not None:
+            from metricore._backends.cuda import Workspace
+
+            self._workspace = Workspace()
 
     def _rebind_variables(self) -> None:
         """Points attributes that held a ``Variable`` at the copies in ``_variables``."""
