@@ -520,14 +520,9 @@ class Metric:
                 continue
             if old is None:
                 var.value = _grouped_initial(var, capacity)
-                continue
-            value = var.value
-            if value.shape[0] >= capacity:
-                var.value = value[:capacity]
             else:
-                grown = _grouped_initial(var, capacity, value.dtype)
-                grown[:value.shape[0]] = value
-                var.value = grown
+                var.value = resized(var.value, capacity,
+                                    lambda n, dtype, var=var: _grouped_initial(var, n, dtype))
 
     def _grouped_update(self, codes: np.ndarray, *args, **kwargs) -> None:
         """``update_state`` with row i added to group ``codes[i]`` (capacity already set)."""
@@ -777,6 +772,19 @@ class _DeviceCalls:
             return (0, 0, 0)
 
         return call
+
+
+def resized(value: np.ndarray, capacity: int, initial=None) -> np.ndarray:
+    """``value`` with ``capacity`` group slices on its leading axis: cut, or grown with new
+    slices from ``initial(capacity, dtype)`` (default zeros) and the old ones copied in."""
+    if value.shape[0] >= capacity:
+        return value[:capacity]
+    if initial is None:
+        grown = np.zeros((capacity,) + value.shape[1:], dtype=value.dtype)
+    else:
+        grown = initial(capacity, value.dtype)
+    grown[:value.shape[0]] = value
+    return grown
 
 
 def _grouped_initial(var: Variable, capacity: int, dtype=None) -> np.ndarray:

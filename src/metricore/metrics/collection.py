@@ -41,7 +41,7 @@ import numpy as np
 
 from metricore import _dispatch
 from metricore import _validation as V
-from metricore.metrics.base import Metric
+from metricore.metrics.base import Metric, resized
 from metricore.metrics.confusion import run_counting_kernel
 from metricore.metrics.curves import curve_inputs
 
@@ -370,14 +370,8 @@ class MetricCollection:
         for group in self._groups:
             for attr in ("hist", "sums"):
                 value = getattr(group, attr)
-                if value is None:
-                    continue
-                if value.shape[0] >= capacity:
-                    setattr(group, attr, value[:capacity])
-                else:
-                    grown = np.zeros((capacity,) + value.shape[1:], dtype=value.dtype)
-                    grown[:value.shape[0]] = value
-                    setattr(group, attr, grown)
+                if value is not None:
+                    setattr(group, attr, resized(value, capacity))
 
     update = update_state
 
