@@ -481,6 +481,7 @@ class Metric:
     # group g's result from its slices with the metric's own ``result()``.
     _group_capacity: Optional[int] = None  # None: ungrouped
     _group_codes: Optional[np.ndarray] = None  # the current grouped batch's group ids
+    _group_touched: Optional[np.ndarray] = None  # their distinct values, sorted (or None)
     _supports_groups = False  # True where every update goes through ``_backend()``
 
     def _per_group(self, name: str) -> bool:
@@ -495,7 +496,8 @@ class Metric:
         backend = _dispatch.cpu_backend(self.backend)
         if self._group_codes is None:
             return backend
-        return _GroupedCalls(backend, self._group_codes, type(self).__name__)
+        return _GroupedCalls(backend, self._group_codes, type(self).__name__,
+                             self._group_touched)
 
     def _zeros(self, shape, dtype=np.float64) -> np.ndarray:
         """A zeroed kernel output of ``shape``, with the group axis during a grouped update,
@@ -524,13 +526,14 @@ class Metric:
                 var.value = resized(var.value, capacity,
                                     lambda n, dtype, var=var: _grouped_initial(var, n, dtype))
 
-    def _grouped_update(self, codes: np.ndarray, *args, **kwargs) -> None:
-        """``update_state`` with row i added to group ``codes[i]`` (capacity already set)."""
-        self._group_codes = codes
+    def _grouped_update(self, codes: np.ndarray, *args, touched=None, **kwargs) -> None:
+        """``update_state`` with row i added to group ``codes[i]`` (capacity already set);
+        ``touched``: the sorted distinct codes, if the caller has them."""
+        self._group_codes, self._group_touched = codes, touched
         try:
             self.update_state(*args, **kwargs)
         finally:
-            self._group_codes = None
+            self._group_codes = self._group_touched = None
 
     def _group_view(self, g: int) -> Dict[str, np.ndarray]:
         """Group g's state as an ungrouped metric would hold it."""
@@ -801,10 +804,11 @@ def _grouped_initial(var: Variable, capacity: int, dtype=None) -> np.ndarray:
 class _GroupedCalls:
     """A backend whose accumulating families run their grouped twins on fixed group ids."""
 
-    __slots__ = ("_backend", "_codes", "_owner")
+    __slots__ = ("_backend", "_codes", "_owner", "_touched")
 
-    def __init__(self, backend, codes, owner):
+    def __init__(self, backend, codes, owner, touched=None):
         self._backend, self._codes, self._owner = backend, codes, owner
+        self._touched = touched
 
     def __getattr__(self, family):
         twin = getattr(self._backend, f"{family}_grouped", None)
@@ -822,8 +826,9 @@ class _GroupedCalls:
 
         if top_k:
             raise TypeError(f"{self._owner} with top_k cannot be evaluated by group (by=)")
-        codes = self._codes
-        touched = np.flatnonzero(np.bincount(codes, minlength=out.shape[0]))
+        codes, touched = self._codes, self._touched
+        if touched is None:
+            touched = np.flatnonzero(np.bincount(codes, minlength=out.shape[0]))
         compact = np.zeros(out.shape[0], dtype=np.int64)  # group id -> row of the histogram
         compact[touched] = np.arange(touched.size)
         hist = np.zeros((touched.size, 2, thresholds.size + 1, out.shape[-1]), dtype=out.dtype)

@@ -320,7 +320,8 @@ class MetricCollection:
                     if codes is None:
                         metric.update_state(y_true, y_pred, sample_weight)
                     else:
-                        metric._grouped_update(codes, y_true, y_pred, sample_weight)
+                        metric._grouped_update(codes, y_true, y_pred, sample_weight,
+                                               touched=touched)
                 else:
                     group = self._groups[ref]
                     if not last:
