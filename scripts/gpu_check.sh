@@ -7,6 +7,9 @@
 # makes the host side of the metric tests faster than Numba's first-use compiles).
 #
 #   OUT=/some/dir bash scripts/gpu_check.sh [env] [install] [tests] [metrics] [sweep] [bench]
+#
+# The default steps need about 8 minutes on an H200 (tests 40-55 s, metrics 85-140 s with
+# Numba compiling the host side, sweep 60-90 s, bench 30-45 s); give the call 9 minutes.
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
@@ -32,15 +35,15 @@ step env 30 bash -c 'nvidia-smi --query-gpu=name,driver_version,memory.total --f
 python -c "import sys, numpy, cupy, numba; print(sys.version.split()[0], \"numpy\", \
 numpy.__version__, \"cupy\", cupy.__version__, \"numba\", numba.__version__, \
 cupy.cuda.runtime.getDeviceCount(), \"device(s)\")"'
-step install 120 pip install --no-build-isolation --no-deps -e .
+step install 150 python -m pip install --no-build-isolation --no-deps -e .  # this python's pip
 # The metric tests compare with the same metrics on the host: the C++ backend where the
 # install step built it, else Numba.
 python -c "import metricore._core" 2>/dev/null || export METRICORE_BACKEND=numba
 # Every failure is wanted (no -x); the first run compiles the kernel variants (NVRTC).
-step tests "${TESTS_LIMIT:-200}" python -m pytest -m cuda -q -p no:cacheprovider -rs \
+step tests "${TESTS_LIMIT:-90}" python -m pytest -m cuda -q -p no:cacheprovider -rs \
   --durations=8 --junitxml="$OUT/tests.xml" tests/test_cuda_backend.py
-step metrics "${METRICS_LIMIT:-200}" python -m pytest -m cuda -q -p no:cacheprovider -rs \
+step metrics "${METRICS_LIMIT:-180}" python -m pytest -m cuda -q -p no:cacheprovider -rs \
   --durations=8 --junitxml="$OUT/metrics.xml" tests/test_cuda_metrics.py
-step sweep "${SWEEP_LIMIT:-120}" python benchmarks/sweep_gpu.py --json "$OUT/sweep.json"
-step bench "${BENCH_LIMIT:-120}" python benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json"
+step sweep "${SWEEP_LIMIT:-110}" python benchmarks/sweep_gpu.py --json "$OUT/sweep.json"
+step bench "${BENCH_LIMIT:-80}" python benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json"
 cat "$OUT/summary.txt"
