@@ -180,6 +180,43 @@ def _update_on_device(self, update_state, dev, args, kwargs):
     return out
 
 
+def _host_refused(self, update_state, args, kwargs):
+    """Called inside ``except DeviceArrayError`` for host state: the batch holds device
+    arrays (then the update runs there), or the error stands (re-raised)."""
+    if _dispatch._device_mode.active:
+        raise
+    dev = _dispatch.device_of(*args, *kwargs.values())
+    if dev is None:
+        raise
+    return _update_on_device(self, update_state, dev, args, kwargs)
+
+
+def _device_state_update(self, update_state, args, kwargs):
+    """``update_state`` for state on a GPU (see ``_placed``)."""
+    if _dispatch._device_mode.active:
+        return update_state(self, *args, **kwargs)  # nested (super().update_state)
+    dev = _dispatch.device_of(*args, *kwargs.values())
+    if dev is None:
+        self._check_placement(None)
+        out = update_state(self, *args, **kwargs)
+        self._pristine = False
+        return out
+    return _update_on_device(self, update_state, dev, args, kwargs)
+
+
+_PLACED_SOURCE = """
+def placed(self, {decl}):
+    if self._device is None:
+        try:
+            out = _update(self, {call})
+        except _DeviceArrayError:
+            return _host_refused(self, _update, ({call},), {{}})
+        self._pristine = False
+        return out
+    return _device_state_update(self, _update, ({call},), {{}})
+"""
+
+
 def _placed(update_state):
     """Wraps every ``update_state``: finds where the batch lives and runs the update there.
 
@@ -188,34 +225,37 @@ def _placed(update_state):
     (``_supports_device``), with the state on the batch's device. The state's place is
     set by the first update after construction or ``reset_state()``; a later batch from
     elsewhere is an error (metricore never moves data between devices behind your back).
-    """
 
-    @functools.wraps(update_state)
-    def placed(self, *args, **kwargs):
-        if self._device is None:
-            # Host state: run as is (no per-call inspection of the arguments). A device array
-            # is refused by the host conversion (DeviceArrayError) before any state changes;
-            # only then are the arguments looked at.
-            try:
-                out = update_state(self, *args, **kwargs)
-            except _dispatch.DeviceArrayError:
-                if _dispatch._device_mode.active:
-                    raise
-                dev = _dispatch.device_of(*args, *kwargs.values())
-                if dev is None:
-                    raise
-                return _update_on_device(self, update_state, dev, args, kwargs)
-            self._pristine = False
-            return out
-        if _dispatch._device_mode.active:
-            return update_state(self, *args, **kwargs)  # nested (super().update_state)
-        dev = _dispatch.device_of(*args, *kwargs.values())
-        if dev is None:
-            self._check_placement(None)
-            out = update_state(self, *args, **kwargs)
-            self._pristine = False
-            return out
-        return _update_on_device(self, update_state, dev, args, kwargs)
+    Host state runs the update as is, with no look at the arguments: a device array is
+    refused by the host conversion (DeviceArrayError) before any state changes, and only
+    then are the arguments inspected. The wrapper repeats the wrapped signature where it
+    is plain (no ``*args`` packing: a few tens of nanoseconds instead of ~150 per call).
+    """
+    import inspect
+
+    params = list(inspect.signature(update_state).parameters.values())[1:]
+    if params and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params):
+        names = [p.name for p in params]
+        decl = ", ".join(n if p.default is p.empty else f"{n}=_default{i}"
+                         for i, (n, p) in enumerate(zip(names, params)))
+        namespace = {"_update": update_state, "_DeviceArrayError": _dispatch.DeviceArrayError,
+                     "_host_refused": _host_refused,
+                     "_device_state_update": _device_state_update}
+        namespace.update({f"_default{i}": p.default for i, p in enumerate(params)
+                          if p.default is not p.empty})
+        exec(_PLACED_SOURCE.format(decl=decl, call=", ".join(names)), namespace)
+        placed = functools.wraps(update_state)(namespace["placed"])
+    else:
+        @functools.wraps(update_state)
+        def placed(self, *args, **kwargs):
+            if self._device is None:
+                try:
+                    out = update_state(self, *args, **kwargs)
+                except _dispatch.DeviceArrayError:
+                    return _host_refused(self, update_state, args, kwargs)
+                self._pristine = False
+                return out
+            return _device_state_update(self, update_state, args, kwargs)
 
     placed._metricore_placed = True
     return placed
