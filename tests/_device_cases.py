@@ -119,3 +119,102 @@ def run_pair(factory, kind, weighted, to_device, seed=0):
             update(host, b, np.asarray)
             update(dev, b, to_device)
         return host, dev, host.result(), dev.result()
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks run twice: with real CuPy on a GPU (test_cuda_metrics.py) and with the emulated CuPy
+# of _fake_cupy.py in CI (test_device_path.py). ``cp`` is the module in use.
+def cupy_or_skip(what):
+    """CuPy with at least one CUDA device, or the calling test module skipped."""
+    import pytest
+
+    cp = pytest.importorskip("cupy", reason=f"{what} need CuPy")
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception:  # no driver, or no device: CuPy raises CUDARuntimeError
+        count = 0
+    if count == 0:
+        pytest.skip("no CUDA device visible to CuPy", allow_module_level=True)
+    return cp
+
+
+def check_deferred_sticky_errors(cp):
+    """A bad batch raises nothing in update_state; check() and result() raise it, the state
+    stays as before it (later batches too: sticky), and reset_state() clears it."""
+    import pytest
+
+    good, bad = batches("binary", 4, count=2)
+    bad_p = bad[1].copy()
+    bad_p[7, 0] = np.nan
+    m, ref = mc.Precision(), mc.Precision()
+    update(m, good, cp.asarray)
+    update(ref, good, np.asarray)
+    before = m.state["confusion"].get()
+    m.update_state(cp.asarray(bad[0]), cp.asarray(bad_p))  # no exception: nothing waits
+    m.update_state(cp.asarray(good[0]), cp.asarray(good[1]))  # validated, not added
+    with pytest.raises(ValueError, match=r"NaN; found one at index \(7, 0\) of a batch"):
+        m.check()
+    with pytest.raises(ValueError, match="NaN"):
+        m.result()
+    np.testing.assert_array_equal(m.state["confusion"].get(), before)
+    m.reset_state()
+    update(m, good, cp.asarray)
+    m.check()
+    assert_same(m.result(), ref.result())
+
+
+def check_state_never_mixes_places(cp):
+    import pytest
+
+    b = batches("binary", 6, count=1)[0]
+    m = mc.Recall()
+    update(m, b, np.asarray)
+    with pytest.raises(ValueError, match="state is on the host but this batch is on cuda:0"):
+        update(m, b, cp.asarray)
+    m.reset_state()  # a fresh state may go anywhere
+    update(m, b, cp.asarray)
+    with pytest.raises(ValueError, match="state is on cuda:0 but this batch is on the host"):
+        update(m, b, np.asarray)
+    with pytest.raises(ValueError, match="one device: argument 0 is on cuda:0 and argument 1"):
+        m.update_state(cp.asarray(b[0]), b[1])
+    m.reset_state()  # back to the host
+    update(m, b, np.asarray)
+    assert m._device is None and isinstance(m.result(), np.floating)
+
+
+def check_metrics_without_a_cuda_path_refuse(cp):
+    import pytest
+
+    b = batches("binary", 7, count=1)[0]
+    for m in (mc.AUC(num_thresholds=None), mc.MeanMetricWrapper(lambda t, p: p),
+              mc.R2Score()):
+        with pytest.raises(mc.DeviceArrayError, match="has no CUDA path"):
+            m.update_state(cp.asarray(b[0]), cp.asarray(b[1]))
+        assert m._pristine  # nothing changed
+
+
+def check_collection(cp):
+    """Device batches update every member on the device; refusals come before any update."""
+    import pytest
+
+    data = batches("binary", 8)
+
+    def make():
+        return mc.MetricCollection([mc.BinaryAccuracy(), mc.Precision(), mc.Recall(),
+                                    mc.F1Score(threshold=0.5), mc.AUC()])
+
+    host, dev = make(), make()
+    for t, p, w in data:
+        host.update_state(t, p, sample_weight=w)
+        dev.update_state(cp.asarray(t), cp.asarray(p), sample_weight=cp.asarray(w))
+    want, got = host.result(), dev.result()
+    assert set(got) == set(want)
+    for name in want:
+        assert isinstance(got[name], cp.ndarray)
+        assert_same(got[name], want[name])
+    with pytest.raises(ValueError, match="by="):
+        dev.update_state(cp.asarray(data[0][0]), cp.asarray(data[0][1]), by=np.zeros(700))
+    refusing = mc.MetricCollection([mc.Precision(), mc.AUC(num_thresholds=None)])
+    with pytest.raises(mc.DeviceArrayError, match="no CUDA path"):
+        refusing.update_state(cp.asarray(data[0][0]), cp.asarray(data[0][1]))
+    assert all(m._pristine for m in refusing._metrics.values())  # checked before any update

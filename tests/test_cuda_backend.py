@@ -10,18 +10,10 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.cuda
-cp = pytest.importorskip("cupy", reason="the CUDA backend tests need CuPy")
 
+from _device_cases import cupy_or_skip  # noqa: E402
 
-def _device_count():
-    try:
-        return cp.cuda.runtime.getDeviceCount()
-    except Exception:  # no driver, or no device: CuPy raises CUDARuntimeError
-        return 0
-
-
-if _device_count() == 0:
-    pytest.skip("no CUDA device visible to CuPy", allow_module_level=True)
+cp = cupy_or_skip("the CUDA backend tests")
 
 from _numpy_backend import BACKEND as REF  # noqa: E402
 from metricore._backends.cuda import BACKEND as GPU, Workspace  # noqa: E402

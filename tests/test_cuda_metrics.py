@@ -14,22 +14,13 @@ import pytest
 
 import metricore as mc
 
+from _device_cases import (C, CASES, assert_same, batches, check_collection,
+                           check_deferred_sticky_errors,
+                           check_metrics_without_a_cuda_path_refuse,
+                           check_state_never_mixes_places, cupy_or_skip, run_pair, update)
+
 pytestmark = pytest.mark.cuda
-cp = pytest.importorskip("cupy", reason="the CUDA metric tests need CuPy")
-
-
-def _device_count():
-    try:
-        return cp.cuda.runtime.getDeviceCount()
-    except Exception:  # no driver, or no device: CuPy raises CUDARuntimeError
-        return 0
-
-
-if _device_count() == 0:
-    pytest.skip("no CUDA device visible to CuPy", allow_module_level=True)
-
-from _device_cases import (C, CASES, assert_same, batches, run_pair,  # noqa: E402
-                           update)
+cp = cupy_or_skip("the CUDA metric tests")
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -69,24 +60,7 @@ def test_merge_of_gpu_shards_equals_one_host_metric():
 
 
 def test_errors_are_recorded_on_the_device_and_raised_by_check():
-    good, bad = batches("binary", 4, count=2)
-    bad_p = bad[1].copy()
-    bad_p[7, 0] = np.nan
-    m, ref = mc.Precision(), mc.Precision()
-    update(m, good, cp.asarray)
-    update(ref, good, np.asarray)
-    before = m.state["confusion"].get()
-    m.update_state(cp.asarray(bad[0]), cp.asarray(bad_p))  # no exception: nothing waits
-    m.update_state(cp.asarray(good[0]), cp.asarray(good[1]))  # validated, not added (sticky)
-    with pytest.raises(ValueError, match=r"NaN.*index \(7, 0\)"):
-        m.check()
-    with pytest.raises(ValueError, match="NaN"):
-        m.result()
-    np.testing.assert_array_equal(m.state["confusion"].get(), before)
-    m.reset_state()
-    update(m, good, cp.asarray)
-    m.check()
-    assert_same(m.result(), ref.result())
+    check_deferred_sticky_errors(cp)
 
 
 def test_label_and_weight_errors_name_their_argument():
@@ -107,39 +81,15 @@ def test_label_and_weight_errors_name_their_argument():
 
 
 def test_state_never_mixes_places():
-    b = batches("binary", 6, count=1)[0]
-    m = mc.Recall()
-    update(m, b, np.asarray)
-    with pytest.raises(ValueError, match="host.*cuda:0"):
-        update(m, b, cp.asarray)
-    m.reset_state()  # a fresh state may go anywhere
-    update(m, b, cp.asarray)
-    with pytest.raises(ValueError, match="cuda:0.*host"):
-        update(m, b, np.asarray)
-    with pytest.raises(ValueError, match="one device"):
-        m.update_state(cp.asarray(b[0]), b[1])
+    check_state_never_mixes_places(cp)
 
 
 def test_metrics_without_a_cuda_path_refuse_device_arrays():
-    b = batches("binary", 7, count=1)[0]
-    for m in (mc.AUC(num_thresholds=None), mc.MeanMetricWrapper(lambda t, p: p)):
-        with pytest.raises(mc.DeviceArrayError, match="no CUDA path"):
-            m.update_state(cp.asarray(b[0]), cp.asarray(b[1]))
+    check_metrics_without_a_cuda_path_refuse(cp)
 
 
 def test_collection_on_the_gpu():
-    data = batches("binary", 8)
-    make = lambda: mc.MetricCollection([mc.BinaryAccuracy(), mc.Precision(), mc.Recall(),  # noqa: E731
-                                        mc.F1Score(threshold=0.5), mc.AUC()])
-    host, dev = make(), make()
-    for t, p, w in data:
-        host.update_state(t, p, sample_weight=w)
-        dev.update_state(cp.asarray(t), cp.asarray(p), sample_weight=cp.asarray(w))
-    want, got = host.result(), dev.result()
-    assert set(got) == set(want)
-    for name in want:
-        assert isinstance(got[name], cp.ndarray)
-        assert_same(got[name], want[name])
+    check_collection(cp)
 
 
 def test_a_loop_of_metric_updates_captures_in_a_cuda_graph():

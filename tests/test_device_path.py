@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 import metricore as mc
-from _device_cases import CASES, assert_same, batches, run_pair, update
+from _device_cases import (CASES, assert_same, batches, check_collection,
+                           check_deferred_sticky_errors,
+                           check_metrics_without_a_cuda_path_refuse,
+                           check_state_never_mixes_places, run_pair, update)
 from _fake_cupy import FakeArray, installed
 
 
@@ -35,72 +38,19 @@ def test_device_path_matches_the_host(cp, case, weighted):
 
 
 def test_errors_are_deferred_to_check_and_sticky(cp):
-    good, bad = batches("binary", 4, count=2)
-    bad_p = bad[1].copy()
-    bad_p[7, 0] = np.nan
-    m, ref = mc.Precision(), mc.Precision()
-    update(m, good, cp.asarray)
-    update(ref, good, np.asarray)
-    before = m.state["confusion"].get()
-    m.update_state(cp.asarray(bad[0]), cp.asarray(bad_p))  # no exception here
-    m.update_state(cp.asarray(good[0]), cp.asarray(good[1]))  # validated, not added
-    with pytest.raises(ValueError, match=r"NaN; found one at index \(7, 0\) of a batch"):
-        m.check()
-    with pytest.raises(ValueError, match="NaN"):
-        m.result()
-    np.testing.assert_array_equal(m.state["confusion"].get(), before)
-    m.reset_state()
-    update(m, good, cp.asarray)
-    m.check()
-    assert_same(m.result(), ref.result())
+    check_deferred_sticky_errors(cp)
 
 
 def test_state_never_mixes_places(cp):
-    b = batches("binary", 6, count=1)[0]
-    m = mc.Recall()
-    update(m, b, np.asarray)
-    with pytest.raises(ValueError, match="state is on the host but this batch is on cuda:0"):
-        update(m, b, cp.asarray)
-    m.reset_state()
-    update(m, b, cp.asarray)
-    with pytest.raises(ValueError, match="state is on cuda:0 but this batch is on the host"):
-        update(m, b, np.asarray)
-    with pytest.raises(ValueError, match="one device: argument 0 is on cuda:0 and argument 1"):
-        m.update_state(cp.asarray(b[0]), b[1])
-    m.reset_state()  # back to the host
-    update(m, b, np.asarray)
-    assert m._device is None and isinstance(m.result(), np.floating)
+    check_state_never_mixes_places(cp)
 
 
 def test_metrics_without_a_cuda_path_refuse_device_arrays(cp):
-    b = batches("binary", 7, count=1)[0]
-    for m in (mc.AUC(num_thresholds=None), mc.MeanMetricWrapper(lambda t, p: p),
-              mc.R2Score()):
-        with pytest.raises(mc.DeviceArrayError, match="has no CUDA path"):
-            m.update_state(cp.asarray(b[0]), cp.asarray(b[1]))
-        assert m._pristine  # nothing changed
+    check_metrics_without_a_cuda_path_refuse(cp)
 
 
 def test_collection_routes_device_batches_metric_by_metric(cp):
-    data = batches("binary", 8)
-
-    def make():
-        return mc.MetricCollection([mc.BinaryAccuracy(), mc.Precision(), mc.AUC()])
-
-    host, dev = make(), make()
-    for t, p, w in data:
-        host.update_state(t, p, sample_weight=w)
-        dev.update_state(cp.asarray(t), cp.asarray(p), sample_weight=cp.asarray(w))
-    want, got = host.result(), dev.result()
-    for name in want:
-        assert type(got[name]) is FakeArray
-        assert_same(got[name], want[name])
-    with pytest.raises(ValueError, match="by="):
-        dev.update_state(cp.asarray(data[0][0]), cp.asarray(data[0][1]), by=np.zeros(700))
-    refusing = mc.MetricCollection([mc.Precision(), mc.AUC(num_thresholds=None)])
-    with pytest.raises(mc.DeviceArrayError, match="no CUDA path"):
-        refusing.update_state(cp.asarray(data[0][0]), cp.asarray(data[0][1]))
-    assert all(m._pristine for m in refusing._metrics.values())  # checked before any update
+    check_collection(cp)
 
 
 def test_merge_forward_save_and_load_on_the_device(cp, tmp_path):
