@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 VARIANTS = {
     "original": "-DMC_UNROLL=1 -DMC_AGG_SHARED=0 -DMC_AGG_GLOBAL=0 -DMC_REG_COUNTS=0",
@@ -33,6 +32,7 @@ def run_variant():
     import cupy as cp
     import numpy as np
 
+    from bench_gpu import _loop_timer, _timer  # the same timers as the benchmark (this dir)
     from metricore._backends.cuda import BACKEND as MC, Workspace
 
     n = 1 << 24
@@ -106,15 +106,7 @@ def run_variant():
         cp.cuda.get_current_stream().synchronize()
         MC.check(err)
         check()  # one call's result equals NumPy's
-        times = []
-        for _ in range(15):
-            a, b = cp.cuda.Event(), cp.cuda.Event()
-            a.record()
-            fn()
-            b.record()
-            b.synchronize()
-            times.append(cp.cuda.get_elapsed_time(a, b))
-        result[name] = {"ms": float(np.median(times)), "bytes": nbytes}
+        result[name] = {"ms": _timer(cp, fn, 15, warmup=0), "bytes": nbytes}
 
     # small batches: per-call microseconds of back-to-back calls
     small_t, small_p = d_t[:1024], d_p[:1024]
@@ -122,16 +114,7 @@ def run_variant():
     err, ws, d_thr = MC.new_error_record(out), Workspace(), cp.asarray(thr1)
     call = lambda: MC.threshold_counts(small_t, small_p, None, d_thr, 0, -1, out, error=err,  # noqa
                                        workspace=ws)
-    call()
-    cp.cuda.get_current_stream().synchronize()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(200):
-            call()
-        cp.cuda.get_current_stream().synchronize()
-        best = min(best, (time.perf_counter() - t0) / 200 * 1e6)
-    result["binary_counts_batch1024_us"] = best
+    result["binary_counts_batch1024_us"] = _loop_timer(cp, call, 200)
     print(json.dumps(result))
 
 

@@ -657,7 +657,7 @@ def test_curve_metrics_pass_read_only_thresholds(backend):
     m = mc.AUC(num_thresholds=65536, backend=backend)
     m.update_state([0, 1, 1], [0.2, 0.7, 0.4])
     assert not m._kernel_thresholds.flags.writeable
-    twin = copy.deepcopy(m)  # comes back writeable; frozen again at its next update
+    twin = copy.deepcopy(m)  # a deep copy is frozen again (_rebind_variables)
     twin.update_state([0, 1], [0.1, 0.9])
     m.update_state([0, 1], [0.1, 0.9])
     assert not twin._kernel_thresholds.flags.writeable

@@ -293,8 +293,9 @@ class MetricCollection:
             raise ValueError(
                 "this collection was updated " + ("with" if self._by is not None else "without")
                 + " by=; pass by= on every batch or on none (reset_state() to switch)")
-        if _dispatch.device_of(y_true, y_pred, sample_weight) is not None:
-            return self._update_on_device(y_true, y_pred, sample_weight, by)
+        dev = _dispatch.device_of(y_true, y_pred, sample_weight)
+        if dev is not None:
+            return self._update_on_device(dev, y_true, y_pred, sample_weight, by)
         p_shape = tuple(getattr(y_pred, "shape", None) or np.shape(y_pred))
         ndim = len(p_shape)
         codes = touched = None
@@ -489,12 +490,11 @@ class MetricCollection:
             group.pending = False
 
     # ------------------------------------------------------------- results
-    def _update_on_device(self, y_true, y_pred, sample_weight, by) -> None:
-        """A batch of CUDA arrays: every metric updates its own device state (no fusion
-        yet). Everything that can refuse the batch is checked before any metric runs."""
+    def _update_on_device(self, dev, y_true, y_pred, sample_weight, by) -> None:
+        """A batch of CUDA arrays on ``dev``: every metric updates its own device state (no
+        fusion yet). Everything that can refuse the batch is checked before any metric runs."""
         if by is not None:
             raise ValueError("grouped evaluation (by=) runs on the host; pass host arrays")
-        dev = _dispatch.device_of(y_true, y_pred, sample_weight)
         for name, metric in self._metrics.items():
             if not metric._supports_device:
                 raise _dispatch.DeviceArrayError(

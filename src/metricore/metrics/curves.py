@@ -48,6 +48,14 @@ __all__ = [
 ]
 
 
+def _read_only(thresholds) -> np.ndarray:
+    """A read-only float64 copy owning its memory: the CPU kernels keep their O(T) analysis
+    of such a threshold array (the bucket grid) from one batch to the next."""
+    out = np.array(thresholds, dtype=np.float64)
+    out.flags.writeable = False
+    return out
+
+
 class UndefinedMetricWarning(RuntimeWarning):
     """A metric's value is undefined for the data seen (for example AUC without negatives)."""
 
@@ -366,7 +374,7 @@ class _CurveMetric(Metric):
         self._num_labels = num_labels
         if not self._exact:
             thr = np.ascontiguousarray(kernel_thresholds, dtype=np.float64)
-            self._kernel_thresholds = _logit(thr) if self._from_logits else thr
+            self._kernel_thresholds = _read_only(_logit(thr) if self._from_logits else thr)
         self.histogram = None
         self.sums = None
         if self._num_curves() is not None:
@@ -452,6 +460,9 @@ class _CurveMetric(Metric):
     def _rebind_variables(self) -> None:
         super()._rebind_variables()
         self._buffers = _Buffers()
+        thr = self.__dict__.get("_kernel_thresholds")
+        if thr is not None and thr.flags.writeable:  # deep copies and unpickled metrics
+            self._kernel_thresholds = _read_only(thr)
 
     # ------------------------------------------------------------- input
     def _inputs(self, y_true, y_pred, sample_weight):
@@ -493,12 +504,6 @@ class _CurveMetric(Metric):
     def _add_histogram(self, t, p, w, class_id):
         backend = self._backend()
         thr = self._kernel_thresholds
-        if thr.flags.writeable:
-            # Read-only thresholds let the CPU kernels keep their O(T) analysis of them
-            # (the bucket grid) from one batch to the next; a copy, once (copies and
-            # unpickled metrics come back writeable).
-            thr = self._kernel_thresholds = np.array(thr)
-            thr.flags.writeable = False
         sums = self.sums
         if sums is not None:
             # Two outputs: work on copies of neither; the kernel is all or nothing on both.
