@@ -185,7 +185,7 @@ def test_score_histogram_keras_grid(kernels, rng, num, dtype):
 
 
 @pytest.mark.parametrize("kind", ["random", "jittered", "clustered", "far", "huge", "union",
-                                  "far_ends", "infinite_ends"])
+                                  "far_ends", "infinite_ends", "jittered_tight_ends"])
 def test_score_histogram_uneven_thresholds(kernels, rng, kind):
     n = 6000
     if kind == "random":
@@ -198,6 +198,12 @@ def test_score_histogram_uneven_thresholds(kernels, rng, kind):
         thresholds = np.unique(np.concatenate([keras_grid(200), [0.3, 0.5, 0.55], keras_grid(7)]))
     elif kind == "far_ends":  # an even grid but for its ends (Numba: fitted without them)
         thresholds = np.concatenate([[-0.25], np.linspace(0, 1, 298), [1.0 + 1e-3]])
+    elif kind == "jittered_tight_ends":
+        # Numba fits the jittered inside without its ends, and a score just above the last
+        # threshold (one ulp above the one before) falls within the fit's tolerance of the
+        # last fitted index: it must count in bucket T, not be settled past it.
+        inner = np.sort(np.linspace(0.1, 0.9, 38) + rng.uniform(-6e-4, 6e-4, 38))
+        thresholds = np.concatenate([[0.0], inner, [np.nextafter(inner[-1], 2)]])
     elif kind == "infinite_ends":
         thresholds = np.concatenate([[-np.inf], np.linspace(0.1, 0.9, 98), [np.inf]])
     elif kind == "far":  # all thresholds above every score
@@ -208,6 +214,8 @@ def test_score_histogram_uneven_thresholds(kernels, rng, kind):
     p = rng.random((n, 2)) if kind != "huge" else 1e6 + rng.random((n, 2))
     p[::9] = np.repeat(rng.choice(thresholds, p[::9].shape[0])[:, None], 2, axis=1)
     p[::13] = rng.choice([-np.inf, -0.25, -0.1, 0.0, 1.0, 1.0005, 1.001, 1.5, np.inf], (p[::13].shape[0], 2))
+    ends = np.nextafter(thresholds[[0, 0, -1, -1]], [-np.inf, np.inf, -np.inf, np.inf])
+    p[::11] = rng.choice(ends, (p[::11].shape[0], 2))  # one ulp either side of each end
     for w in (None, rng.random((n, 2))):
         _check_hist(_hist_both(kernels, t, p, w, thresholds))
         _check_hist(_hist_both(kernels, t, p, w, thresholds, m=1))

@@ -155,6 +155,10 @@ def _uniform_bucket(s, grid, ends):
         b = b + 1.0 if first < s else 0.0
         b = top + 2.0 if last < s else b
         c += 1.0
+        # Above the last threshold the bucket is T, settled: an ambiguous c there would add
+        # t[c] < s = 1 and put the element past the histogram. (At or below the first, c's
+        # threshold is above s and the settling adds 0.)
+        ambiguous &= s <= last
     return np.int64(b), np.int64(c) if ambiguous else np.int64(-1)
 
 
