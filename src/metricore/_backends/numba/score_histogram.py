@@ -141,11 +141,15 @@ def _uniform_bucket(s, grid, ends):
     is in bucket + (thresholds[c] < s). Branch-free; a NaN score gives bucket 0 (it is never
     counted)."""
     lo, scale, delta, top, first, last = grid
+    # Ends: above the last threshold the bucket is T, settled (an ambiguous c there would add
+    # t[c] < s = 1, past the histogram); at or below the first, c's threshold is above s and
+    # settling adds 0. (A bound, not a branch in the loop: that would stop it vectorizing.)
+    settled_above = last if ends else np.inf
     u = (s - lo) * scale
     u = u if u > -1.0 else -1.0  # also maps NaN to -1
     u = u if u < top else top
     c = np.floor(u + 0.5)
-    ambiguous = (abs(u - c) <= delta) & (c >= 0.0) & (c < top)
+    ambiguous = (abs(u - c) <= delta) & (c >= 0.0) & (c < top) & (s <= settled_above)
     b = c if ambiguous else np.ceil(u)
     b = b if b > 0.0 else 0.0
     if ends:
@@ -155,10 +159,6 @@ def _uniform_bucket(s, grid, ends):
         b = b + 1.0 if first < s else 0.0
         b = top + 2.0 if last < s else b
         c += 1.0
-        # Above the last threshold the bucket is T, settled: an ambiguous c there would add
-        # t[c] < s = 1 and put the element past the histogram. (At or below the first, c's
-        # threshold is above s and the settling adds 0.)
-        ambiguous &= s <= last
     return np.int64(b), np.int64(c) if ambiguous else np.int64(-1)
 
 
