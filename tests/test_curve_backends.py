@@ -364,6 +364,36 @@ def test_score_histogram_big_batches_many_buckets(kernels, rng, layout):
         _check_hist(_hist_both(kernels, t, p, w, thresholds, class_id, m, fast=True))
 
 
+@pytest.mark.parametrize("bad", ["label", "class", "nan"])
+def test_score_histogram_one_column_errors_many_buckets(kernels, rng, bad):
+    """Counts of one column over many buckets from a batch smaller than a few histograms
+    (Numba: validated as they are added straight to out, a bad batch's earlier chunks then
+    taken back out): any error leaves out bit for bit unchanged and names the element, and
+    the next batch counts from the unchanged state."""
+    n, num = 100_000, 65536
+    thresholds = keras_grid(num)
+    thresholds.setflags(write=False)
+    p = rng.random((n, 2)).astype(np.float32)
+    t = rng.integers(0, 2, n) if bad == "class" else _labels(rng, (n, 2), np.int8)
+    for where in (0, 511, 512, 1000, n // 2 + 123, n - 1):
+        tt, pp = t.copy(), p.copy()
+        if bad == "class":
+            tt[where] = 2
+            expect = (int(ErrorCode.TRUE_CLASS), where, 0)
+        elif bad == "label":
+            tt[where, 1] = 2
+            expect = (int(ErrorCode.BINARY_LABEL), where, 1)
+        else:
+            pp[where, 1] = np.nan
+            expect = (int(ErrorCode.NAN_SCORE), where, 1)
+        out = rng.integers(0, 1 << 40, (2, num + 1, 1))
+        before = out.copy()
+        err = tuple(int(e) for e in kernels.score_histogram(tt, pp, None, thresholds, 1, out, None))
+        assert err == expect
+        assert out.tobytes() == before.tobytes()
+    _check_hist(_hist_both(kernels, t, p, None, thresholds, 1, 1, sums=False, fast=True))
+
+
 @pytest.mark.parametrize("bad", ["label", "class", "nan", "weight"])
 def test_score_histogram_late_errors_many_buckets(kernels, rng, bad):
     """A bad element late in a big batch over 65,536 thresholds: the local histogram is dropped

@@ -334,21 +334,33 @@ def _load_weights(sample_weight, j, start, n, weights):
 
 
 @jit
-def _scatter(y_pred, weights, thresholds, j, start, n, keys, ties, out, sums, half, M):
+def _scatter(y_pred, weights, thresholds, j, start, n, keys, ties, settle, out, sums, half, M):
     """Loop (S) for n elements of column j: out[key] += w (and sums[bucket * M + m] += w * s),
-    settling an ambiguous bucket (ties[r] = c >= 0) with one comparison. A key >= half is a
-    positive element's; w = weights[r], or 1 (None)."""
-    for r in range(n):
-        i = start + r
-        k = keys[U(r)]
-        c = ties[U(r)]
-        if c >= 0:
-            k += M * np.int64(thresholds[U(c)] < np.float64(y_pred[U(i), U(j)]))
-        w = 1 if weights is None else weights[U(r)]
-        out[U(k)] += w
-        if sums is not None:
-            b = k - half if k >= half else k
-            sums[U(b)] += np.float64(w) * np.float64(y_pred[U(i), U(j)])
+    with ``settle``, settling an ambiguous bucket (ties[r] = c >= 0) with one comparison. A
+    key >= half is a positive element's; w = weights[r], or 1 (None). A chunk without
+    ambiguous elements (most of them) takes a loop of the adds alone: fewer instructions per
+    element keep more of the adds' cache misses in flight when ``out`` is big (65,536
+    thresholds at batch 65,536: 83 -> 72 us)."""
+    if settle:
+        for r in range(n):
+            i = start + r
+            k = keys[U(r)]
+            c = ties[U(r)]
+            if c >= 0:
+                k += M * np.int64(thresholds[U(c)] < np.float64(y_pred[U(i), U(j)]))
+            w = 1 if weights is None else weights[U(r)]
+            out[U(k)] += w
+            if sums is not None:
+                b = k - half if k >= half else k
+                sums[U(b)] += np.float64(w) * np.float64(y_pred[U(i), U(j)])
+    else:
+        for r in range(n):
+            k = keys[U(r)]
+            w = 1 if weights is None else weights[U(r)]
+            out[U(k)] += w
+            if sums is not None:
+                b = k - half if k >= half else k
+                sums[U(b)] += np.float64(w) * np.float64(y_pred[U(start + r), U(j)])
 
 
 @jit
@@ -386,6 +398,7 @@ def _accumulate(
                 bad |= class_index(y_true[U(start + r)], num_labels) < 0
         for j in range(lo, hi):
             m = j if per_label else 0
+            settle = False  # whether the chunk has ambiguous elements
             if mode == _UNIFORM or mode == _UNIFORM_ENDS:
                 for r in range(n):  # (K): branch-free, vectorized
                     i = start + r
@@ -393,6 +406,7 @@ def _accumulate(
                     b, c = _uniform_bucket(np.float64(v), grid, ends)
                     keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * M + m
                     ties[U(r)] = c
+                    settle |= c >= 0
                     bad |= v != v
                     if y_true.ndim == 2:
                         bad |= not binary_label(y_true[U(i), U(j)])[0]
@@ -405,10 +419,10 @@ def _accumulate(
                     s = np.float64(y_pred[U(i), U(j)])
                     b = bucket(cells, s) if mode == _GRID else _search(thresholds, s)
                     keys[U(r)] = _label(y_true, i, j, num_labels) * half + b * M + m
-                    ties[U(r)] = -1
                 _load_weights(sample_weight, j, start, n, weights)
             _scatter(
-                y_pred, weights, thresholds, j, start, n, keys, ties, flat_out, flat_sums, half, M
+                y_pred, weights, thresholds, j, start, n, keys, ties, settle, flat_out, flat_sums,
+                half, M,
             )
     return True
 
