@@ -184,6 +184,30 @@ def test_score_histogram_keras_grid(kernels, rng, num, dtype):
         _check_hist(_hist_both(kernels, t[rows], p[rows], None, thresholds))
 
 
+@pytest.mark.parametrize("num", [7, 200, 1000])
+def test_score_histogram_runs_in_one_bucket(kernels, rng, num):
+    """Scores of a confident model (most exactly 0 or 1, or within a bucket of them): big
+    batches count small histograms in several interleaved copies, element r in copy r % 4,
+    added up at the end; every layout of the copies' sum must equal the reference (odd batch
+    sizes: a tail after the last full group of 4; per-label and pooled; sums; weights; class
+    ids)."""
+    thresholds = keras_grid(num)
+    for n in (10_007, 4 * 1024 + 3):
+        p = rng.random((n, 3))
+        confident = rng.random((n, 3)) < 0.9
+        p = np.where(confident, np.where(rng.random((n, 3)) < 0.5, 0.0, 1.0), p)
+        p[: n // 3] = 0.0  # a long run in bucket 1, every column
+        p = p.astype(np.float32)
+        t = _labels(rng, (n, 3), np.int8)
+        ids = rng.integers(0, 3, n)
+        w = rng.random((n, 3))
+        for class_id, m in [(-1, 3), (-1, 1), (2, 1)]:
+            for sums in (False, True):
+                _check_hist(_hist_both(kernels, t, p, None, thresholds, class_id, m, sums, fast=True))
+            _check_hist(_hist_both(kernels, ids, p, None, thresholds, class_id, m, fast=True))
+            _check_hist(_hist_both(kernels, t, p, w, thresholds, class_id, m, True, fast=True))
+
+
 @pytest.mark.parametrize("kind", ["random", "jittered", "clustered", "far", "huge", "union",
                                   "far_ends", "infinite_ends", "jittered_tight_ends"])
 def test_score_histogram_uneven_thresholds(kernels, rng, kind):

@@ -16,15 +16,16 @@
 // settling the rare ambiguous grid codes with one threshold comparison.
 //
 // All or nothing:
-//   * small batches (fewer elements than a few times out's size) are validated first, in a
+//   * small batches (fewer elements than out's size) are validated first, in a
 //     pre-pass over data that is small and cache-resident, and only then scattered straight
 //     into `out`: no T-sized local histogram to zero and add, so their cost does not grow
 //     with T;
 //   * big batches are validated chunk by chunk as they are scattered (a separate pre-pass
 //     would read the whole batch from memory twice). Unweighted counts go to a local uint32
-//     histogram, added to `out` at the end (and dropped if a chunk turns out bad); weights go
-//     straight to `out`, and score sums to `score_sums`, copied first (O(T), small next to
-//     the batch) and restored if a chunk turns out bad.
+//     histogram (a small one in kCopies copies, so that runs of elements in one bucket do not
+//     wait on each other's add), added to `out` at the end (and dropped if a chunk turns out
+//     bad); weights go straight to `out`, and score sums to `score_sums`, copied first (O(T),
+//     no more than the batch) and restored if a chunk turns out bad.
 // Either way a bad batch is then rescanned in the protocol's order to report its first error.
 //
 // Big batches with many buckets (T = 65,536: a 1 MiB int64 histogram) are bound by the cache
@@ -124,6 +125,11 @@ constexpr int64_t kCacheLine = 64;
 // Big batches prefetch the next chunk's rows when their histograms exceed about an L1 (below
 // that the hardware prefetcher keeps up, and the hints only cost).
 constexpr int64_t kPrefetchAbove = 32 * 1024;  // bytes
+// Local count histograms of up to kCopiesBelow bytes are kept in kCopies copies, element i
+// adding to copy i % kCopies: consecutive elements in one bucket (the scores of a confident
+// model: most near 0 or 1) then do not wait on each other's add through memory.
+constexpr int64_t kCopies = 4;
+constexpr int64_t kCopiesBelow = 32 * 1024;  // bytes
 
 // Prefetches rows [r0, r1) (clipped to the view) x columns [c0, c1) of `a` into every cache
 // level, if their bytes are dense: they span at most about twice what the block holds (a
@@ -243,18 +249,52 @@ uint32_t near_codes(PV p, int64_t i0, int64_t n, const double* thr, int64_t T, d
 // The scatter: out[code * M] += weight (and sums[bucket * M] += weight * score), for codes
 // from a validated chunk. `out`/`sums` already point at the run's column m. Grouped: element
 // i goes to the histograms of its group, which start group_base[i] doubles into `sums` and
-// twice that into `out` (out holds two histograms per group, sums one).
+// twice that into `out` (out holds two histograms per group, sums one). lane: 0, or the
+// size of one copy of out's histograms when out holds kCopies copies (local counts), element
+// i adding to copy i % kCopies (sums: one copy).
 template <bool Weighted, bool Grid, bool Sums, bool Grouped, class PV, class Acc>
 void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base, PV p,
              int64_t i0, int64_t n, const BucketGrid& grid, const double* thr, int32_t B,
-             int64_t M, Acc* out, double* sums) {
-  if (M == 1 && !Sums) {  // the hot path: no stride multiply
-    for (int64_t i = 0; i < n; ++i) {
-      int32_t v = codes[i];
+             int64_t M, Acc* out, double* sums, int64_t lane) {
+  auto code = [&](int64_t i) {
+    int32_t v = codes[i];
+    if constexpr (Grid) {
+      if (!MC_LIKELY(v >= 0))
+        v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
+    }
+    return v;
+  };
+  if (M == 1 && !Sums && !Grouped && lane != 0) {  // copies: unrolled, constant offsets
+    static_assert(kCopies == 4, "the unrolled loop below adds to 4 copies");
+    Acc* const o0 = out;
+    Acc* const o1 = out + lane;
+    Acc* const o2 = out + 2 * lane;
+    Acc* const o3 = out + 3 * lane;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      int32_t v0 = codes[i], v1 = codes[i + 1], v2 = codes[i + 2], v3 = codes[i + 3];
       if constexpr (Grid) {
-        if (!MC_LIKELY(v >= 0))
-          v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
+        if (!MC_LIKELY((v0 | v1 | v2 | v3) >= 0)) v0 = code(i), v1 = code(i + 1),
+                                                  v2 = code(i + 2), v3 = code(i + 3);
       }
+      if constexpr (Weighted) {
+        o0[v0] += wbuf[i], o1[v1] += wbuf[i + 1], o2[v2] += wbuf[i + 2], o3[v3] += wbuf[i + 3];
+      } else {
+        o0[v0] += 1, o1[v1] += 1, o2[v2] += 1, o3[v3] += 1;
+      }
+    }
+    for (; i < n; ++i) {
+      if constexpr (Weighted) {
+        out[(i % kCopies) * lane + code(i)] += wbuf[i];
+      } else {
+        out[(i % kCopies) * lane + code(i)] += 1;
+      }
+    }
+    return;
+  }
+  if (M == 1 && !Sums) {  // the hot path: no stride multiply (and lane == 0)
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t v = code(i);
       Acc* o = Grouped ? out + 2 * group_base[i] : out;
       if constexpr (Weighted) {
         o[v] += wbuf[i];
@@ -271,10 +311,11 @@ void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base
         v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
     }
     const int64_t base = Grouped ? group_base[i] : 0;
+    const int64_t copy = (i % kCopies) * lane;
     if constexpr (Weighted) {
-      out[2 * base + int64_t(v) * M] += wbuf[i];
+      out[2 * base + copy + int64_t(v) * M] += wbuf[i];
     } else {
-      out[2 * base + int64_t(v) * M] += 1;
+      out[2 * base + copy + int64_t(v) * M] += 1;
     }
     if constexpr (Sums) {
       const int32_t b = v >= B ? v - B : v;
@@ -417,7 +458,7 @@ uint32_t check(int isa, const R& r, bool class_ids, int32_t C, int64_t i0, int64
 template <bool Weighted, class R, class Acc>
 void scatter_chunk(const BucketCoder& coder, const R& r, const int32_t* codes,
                    const double* wbuf, const int64_t* group_base, int64_t i0, int64_t n,
-                   int32_t B, int64_t M, Acc* out, double* sums) {
+                   int32_t B, int64_t M, Acc* out, double* sums, int64_t lane = 0) {
   Acc* o = out + r.m;
   double* s = sums ? sums + r.m : nullptr;
   const BucketGrid& g = coder.grid;
@@ -429,7 +470,7 @@ void scatter_chunk(const BucketCoder& coder, const R& r, const int32_t* codes,
             with_flag(group_base != nullptr, [&](auto grouped) {
               scatter<Weighted, decltype(resolve)::value, decltype(with_sums)::value,
                       decltype(grouped)::value>(codes, wbuf, group_base, pv, i0, n, g, thr, B,
-                                                M, o, s);
+                                                M, o, s, lane);
             });
           });
         });
@@ -504,7 +545,7 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   double wbuf[Weighted ? kChunk : 1];
 
   const int64_t out_size = 2 * int64_t(B) * M, sums_size = sums ? int64_t(B) * M : 0;
-  const bool backup = N * (j1 - j0) >= 2 * (out_size + sums_size);
+  const bool backup = N * (j1 - j0) >= out_size + sums_size;
   if (!backup) {
     // Pre-pass: validate everything before touching out.
     for (const RunT& r : runs) {
@@ -534,9 +575,13 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   const bool local = !Weighted && N * (j1 - j0) <= int64_t(UINT32_MAX);
   const int64_t count_bytes = local ? sizeof(uint32_t) : sizeof(Acc);
   const bool prefetch = out_size * count_bytes + sums_size * 8 > kPrefetchAbove;
+  // Small local histograms in kCopies copies (see kCopies).
+  const int64_t lanes = local && kCopies * out_size * int64_t(sizeof(uint32_t)) <= kCopiesBelow
+                            ? kCopies : 1;
+  const int64_t lane = lanes > 1 ? out_size : 0;
   std::vector<uint32_t> counts;
   std::vector<Acc> out_copy;
-  if (local) counts.assign(static_cast<size_t>(out_size), 0);
+  if (local) counts.assign(static_cast<size_t>(lanes * out_size), 0);
   else out_copy.assign(out, out + out_size);
   std::vector<double> sums_copy(sums, sums + sums_size);
   for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
@@ -549,13 +594,15 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
         return first_error();
       }
       if (local)
-        scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, counts.data(), sums);
+        scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, counts.data(), sums,
+                                lane);
       else
         scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, out, sums);
     }
   }
   if (local)
-    for (int64_t k = 0; k < out_size; ++k) out[k] += counts[static_cast<size_t>(k)];
+    for (int64_t c = 0; c < lanes; ++c)
+      for (int64_t k = 0; k < out_size; ++k) out[k] += counts[static_cast<size_t>(c * out_size + k)];
   return {};
 }
 
