@@ -94,15 +94,20 @@ def _buckets(thresholds, scores):
     return np.searchsorted(thresholds, scores[:, 0].astype(np.float64), side="left")
 
 
+def _draw(name, data):
+    """(kernels, thresholds, labels, scores, the thresholds as the kernel gets them: read-only
+    or writeable) for one example."""
+    thresholds = data.draw(threshold_sets())
+    labels, scores = data.draw(batches(thresholds))
+    t = _read_only(thresholds, data.draw(st.booleans()))
+    return _dispatch.cpu_backend(name), thresholds, labels, scores, t
+
+
 @each_backend
 @PROPERTY
 @given(data=st.data())
 def test_score_histogram_buckets_match_searchsorted(name, data):
-    kernels = _dispatch.cpu_backend(name)
-    thresholds = data.draw(threshold_sets())
-    labels, scores = data.draw(batches(thresholds))
-    frozen = data.draw(st.booleans())
-    t = _read_only(thresholds, frozen)
+    kernels, thresholds, labels, scores, t = _draw(name, data)
     out = np.zeros((2, t.size + 1, 1), np.int64)
     for _ in range(2):  # twice: a read-only array's grid is fitted once, then reused
         assert tuple(kernels.score_histogram(labels, scores, None, t, -1, out, None)) == (0, 0, 0)
@@ -115,10 +120,7 @@ def test_score_histogram_buckets_match_searchsorted(name, data):
 @PROPERTY
 @given(data=st.data())
 def test_threshold_counts_match_searchsorted(name, data):
-    kernels = _dispatch.cpu_backend(name)
-    thresholds = data.draw(threshold_sets())
-    labels, scores = data.draw(batches(thresholds))
-    t = _read_only(thresholds, data.draw(st.booleans()))
+    kernels, thresholds, labels, scores, t = _draw(name, data)
     out = np.zeros((4, t.size, 1), np.int64)
     assert tuple(kernels.threshold_counts(labels, scores, None, t, 0, -1, out)) == (0, 0, 0)
     above = _buckets(thresholds, scores)[:, None] > np.arange(t.size)[None]  # score > t[k]
@@ -132,10 +134,7 @@ def test_threshold_counts_match_searchsorted(name, data):
 @PROPERTY
 @given(data=st.data())
 def test_grouped_score_histogram_buckets_match_searchsorted(name, data):
-    kernels = _dispatch.cpu_backend(name)
-    thresholds = data.draw(threshold_sets())
-    labels, scores = data.draw(batches(thresholds))
-    t = _read_only(thresholds, data.draw(st.booleans()))
+    kernels, thresholds, labels, scores, t = _draw(name, data)
     num_groups = data.draw(st.integers(1, 5))
     groups = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).integers(
         0, num_groups, labels.shape[0])
