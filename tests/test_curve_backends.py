@@ -691,24 +691,23 @@ def test_read_only_thresholds_keep_their_grid_and_give_the_same_counts(kernels, 
 def test_writeable_thresholds_changed_in_place_are_read_afresh(kernels):
     rng = np.random.default_rng(5)
     t, p = _labels(rng, (5000, 1), np.int8), rng.random((5000, 1))
+
+    def count_while_changing(passed, values):
+        """Counts twice through ``passed``, halving ``values`` (its memory) in between."""
+        for _ in range(2):
+            out = np.zeros((2, values.size + 1, 1), np.int64)
+            kernels.score_histogram(t, p, None, passed, -1, out, None)
+            ref = np.zeros_like(out)
+            REF.score_histogram(t, p, None, values.copy(), -1, ref, None)
+            np.testing.assert_array_equal(out, ref)
+            values *= 0.5  # same memory, new values: nothing cached may survive this
+
     thr = keras_grid(65536)
-    for _ in range(2):
-        out = np.zeros((2, thr.size + 1, 1), np.int64)
-        kernels.score_histogram(t, p, None, thr, -1, out, None)
-        ref = np.zeros_like(out)
-        REF.score_histogram(t, p, None, thr.copy(), -1, ref, None)
-        np.testing.assert_array_equal(out, ref)
-        thr *= 0.5  # same object, new values: nothing cached may survive this
+    count_while_changing(thr, thr)
     base = keras_grid(65536)
     view = base.view()
     view.flags.writeable = False  # read-only, but its values change through the base
-    for _ in range(2):
-        out = np.zeros((2, base.size + 1, 1), np.int64)
-        kernels.score_histogram(t, p, None, view, -1, out, None)
-        ref = np.zeros_like(out)
-        REF.score_histogram(t, p, None, base.copy(), -1, ref, None)
-        np.testing.assert_array_equal(out, ref)
-        base *= 0.5
+    count_while_changing(view, base)
 
 
 def test_curve_metrics_pass_read_only_thresholds(backend):

@@ -249,13 +249,13 @@ uint32_t near_codes(PV p, int64_t i0, int64_t n, const double* thr, int64_t T, d
 // The scatter: out[code * M] += weight (and sums[bucket * M] += weight * score), for codes
 // from a validated chunk. `out`/`sums` already point at the run's column m. Grouped: element
 // i goes to the histograms of its group, which start group_base[i] doubles into `sums` and
-// twice that into `out` (out holds two histograms per group, sums one). lane: 0, or the
-// size of one copy of out's histograms when out holds kCopies copies (local counts), element
-// i adding to copy i % kCopies (sums: one copy).
+// twice that into `out` (out holds two histograms per group, sums one). copy_size: 0, or
+// the size of one copy of out's histograms when out holds kCopies copies (local unweighted
+// counts), element i adding to copy i % kCopies (sums: one copy).
 template <bool Weighted, bool Grid, bool Sums, bool Grouped, class PV, class Acc>
 void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base, PV p,
              int64_t i0, int64_t n, const BucketGrid& grid, const double* thr, int32_t B,
-             int64_t M, Acc* out, double* sums, int64_t lane) {
+             int64_t M, Acc* out, double* sums, int64_t copy_size) {
   auto code = [&](int64_t i) {
     int32_t v = codes[i];
     if constexpr (Grid) {
@@ -264,35 +264,27 @@ void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base
     }
     return v;
   };
-  if (M == 1 && !Sums && !Grouped && lane != 0) {  // copies: unrolled, constant offsets
-    static_assert(kCopies == 4, "the unrolled loop below adds to 4 copies");
-    Acc* const o0 = out;
-    Acc* const o1 = out + lane;
-    Acc* const o2 = out + 2 * lane;
-    Acc* const o3 = out + 3 * lane;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      int32_t v0 = codes[i], v1 = codes[i + 1], v2 = codes[i + 2], v3 = codes[i + 3];
-      if constexpr (Grid) {
-        if (!MC_LIKELY((v0 | v1 | v2 | v3) >= 0)) v0 = code(i), v1 = code(i + 1),
-                                                  v2 = code(i + 2), v3 = code(i + 3);
-      }
-      if constexpr (Weighted) {
-        o0[v0] += wbuf[i], o1[v1] += wbuf[i + 1], o2[v2] += wbuf[i + 2], o3[v3] += wbuf[i + 3];
-      } else {
+  if constexpr (!Weighted && !Sums && !Grouped) {
+    if (M == 1 && copy_size != 0) {  // copies: unrolled, constant offsets
+      static_assert(kCopies == 4, "the unrolled loop below adds to 4 copies");
+      Acc* const o0 = out;
+      Acc* const o1 = out + copy_size;
+      Acc* const o2 = out + 2 * copy_size;
+      Acc* const o3 = out + 3 * copy_size;
+      int64_t i = 0;
+      for (; i + 4 <= n; i += 4) {
+        int32_t v0 = codes[i], v1 = codes[i + 1], v2 = codes[i + 2], v3 = codes[i + 3];
+        if constexpr (Grid) {
+          if (!MC_LIKELY((v0 | v1 | v2 | v3) >= 0))
+            v0 = code(i), v1 = code(i + 1), v2 = code(i + 2), v3 = code(i + 3);
+        }
         o0[v0] += 1, o1[v1] += 1, o2[v2] += 1, o3[v3] += 1;
       }
+      for (; i < n; ++i) out[(i % kCopies) * copy_size + code(i)] += 1;
+      return;
     }
-    for (; i < n; ++i) {
-      if constexpr (Weighted) {
-        out[(i % kCopies) * lane + code(i)] += wbuf[i];
-      } else {
-        out[(i % kCopies) * lane + code(i)] += 1;
-      }
-    }
-    return;
   }
-  if (M == 1 && !Sums) {  // the hot path: no stride multiply (and lane == 0)
+  if (M == 1 && !Sums) {  // the hot path: no stride multiply (and copy_size == 0)
     for (int64_t i = 0; i < n; ++i) {
       const int32_t v = code(i);
       Acc* o = Grouped ? out + 2 * group_base[i] : out;
@@ -305,13 +297,9 @@ void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base
     return;
   }
   for (int64_t i = 0; i < n; ++i) {
-    int32_t v = codes[i];
-    if constexpr (Grid) {
-      if (!MC_LIKELY(v >= 0))
-        v = bucket_grid_resolve(grid, thr, B, v, static_cast<double>(p[i0 + i]));
-    }
+    const int32_t v = code(i);
     const int64_t base = Grouped ? group_base[i] : 0;
-    const int64_t copy = (i % kCopies) * lane;
+    const int64_t copy = (i % kCopies) * copy_size;
     if constexpr (Weighted) {
       out[2 * base + copy + int64_t(v) * M] += wbuf[i];
     } else {
@@ -458,7 +446,7 @@ uint32_t check(int isa, const R& r, bool class_ids, int32_t C, int64_t i0, int64
 template <bool Weighted, class R, class Acc>
 void scatter_chunk(const BucketCoder& coder, const R& r, const int32_t* codes,
                    const double* wbuf, const int64_t* group_base, int64_t i0, int64_t n,
-                   int32_t B, int64_t M, Acc* out, double* sums, int64_t lane = 0) {
+                   int32_t B, int64_t M, Acc* out, double* sums, int64_t copy_size = 0) {
   Acc* o = out + r.m;
   double* s = sums ? sums + r.m : nullptr;
   const BucketGrid& g = coder.grid;
@@ -470,7 +458,7 @@ void scatter_chunk(const BucketCoder& coder, const R& r, const int32_t* codes,
             with_flag(group_base != nullptr, [&](auto grouped) {
               scatter<Weighted, decltype(resolve)::value, decltype(with_sums)::value,
                       decltype(grouped)::value>(codes, wbuf, group_base, pv, i0, n, g, thr, B,
-                                                M, o, s, lane);
+                                                M, o, s, copy_size);
             });
           });
         });
@@ -576,12 +564,11 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   const int64_t count_bytes = local ? sizeof(uint32_t) : sizeof(Acc);
   const bool prefetch = out_size * count_bytes + sums_size * 8 > kPrefetchAbove;
   // Small local histograms in kCopies copies (see kCopies).
-  const int64_t lanes = local && kCopies * out_size * int64_t(sizeof(uint32_t)) <= kCopiesBelow
-                            ? kCopies : 1;
-  const int64_t lane = lanes > 1 ? out_size : 0;
+  const int64_t copies =
+      local && kCopies * out_size * int64_t(sizeof(uint32_t)) <= kCopiesBelow ? kCopies : 1;
   std::vector<uint32_t> counts;
   std::vector<Acc> out_copy;
-  if (local) counts.assign(static_cast<size_t>(lanes * out_size), 0);
+  if (local) counts.assign(static_cast<size_t>(copies * out_size), 0);
   else out_copy.assign(out, out + out_size);
   std::vector<double> sums_copy(sums, sums + sums_size);
   for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
@@ -595,14 +582,15 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
       }
       if (local)
         scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, counts.data(), sums,
-                                lane);
+                                copies > 1 ? out_size : 0);
       else
         scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, out, sums);
     }
   }
   if (local)
-    for (int64_t c = 0; c < lanes; ++c)
-      for (int64_t k = 0; k < out_size; ++k) out[k] += counts[static_cast<size_t>(c * out_size + k)];
+    for (int64_t c = 0; c < copies; ++c)
+      for (int64_t k = 0; k < out_size; ++k)
+        out[k] += counts[static_cast<size_t>(c * out_size + k)];
   return {};
 }
 

@@ -15,7 +15,7 @@ scatter-add (and the score sums'). All or nothing, two ways:
   A histogram bigger than L1 makes nearly every scatter miss it, and its lines crowd the
   streamed batch out of L2 so that the hardware prefetcher loses its lead: then the next
   chunk's rows are prefetched while the current one is processed (``_prefetch``). Small
-  local histograms are kept in 4 copies, element r adding to copy r % 4 (``_LANES``), so
+  local histograms are kept in 4 copies, element r adding to copy r % 4 (``_COPIES``), so
   that runs of elements in one bucket do not wait on each other's add.
 
 Either way a bad batch is then scanned again, slowly, for its first bad element in the
@@ -76,12 +76,12 @@ _FUSE_RATIO = 4
 _MAX_DELTA = 0.05  # uniform thresholds: at most 10% of evenly spread scores are ambiguous
 # Prefetch the next chunk (validating in loop K) when the histograms exceed about an L1.
 _PREFETCH_ABOVE = 32 * 1024  # bytes
-# Local histograms of up to _LANES_BELOW bytes (counts and sums, at 8 bytes each) are kept
-# in _LANES copies, element r adding to copy r % _LANES: consecutive elements in one bucket
-# (the scores of a confident model: most near 0 or 1) then do not wait on each other's add
-# through memory.
-_LANES = 4
-_LANES_BELOW = 32 * 1024  # bytes
+# Local histograms of up to _COPIES_BELOW bytes (counts and sums, at 8 bytes each) are kept
+# in _COPIES copies, element r adding to copy r % _COPIES: consecutive elements in one
+# bucket (the scores of a confident model: most near 0 or 1) then do not wait on each
+# other's add through memory. (C++: kCopies.)
+_COPIES = 4
+_COPIES_BELOW = 32 * 1024  # bytes
 
 # Uniform thresholds: the ends (t[0], t[T-1]) are compared exactly, and the grid fitted to
 # the others, when fitting all of them leaves delta above this (the two compares cost about
@@ -342,26 +342,26 @@ def _load_weights(sample_weight, j, start, n, weights):
 
 
 @jit
-def _add(out, sums, k, w, s, half, lane):
-    """out[k + lane's offset] += w, and with sums, its bucket's sum += w * s (float64 s)."""
-    out[U(k + lane * 2 * half)] += w
+def _add(out, sums, k, w, s, half, copy):
+    """out[k + copy's offset] += w, and with sums, its bucket's sum += w * s (float64 s)."""
+    out[U(k + copy * 2 * half)] += w
     if sums is not None:
         b = k - half if k >= half else k
-        sums[U(b + lane * half)] += np.float64(w) * s
+        sums[U(b + copy * half)] += np.float64(w) * s
 
 
 @jit
 def _scatter(y_pred, weights, thresholds, j, start, n, keys, ties, settle, out, sums, half, M,
-             lanes):
+             copies):
     """Loop (S) for n elements of column j: out[key] += w (and sums[bucket * M + m] += w * s),
     with ``settle``, settling an ambiguous bucket (ties[r] = c >= 0) with one comparison. A
-    key >= half is a positive element's; w = weights[r], or 1 (None). ``lanes`` (a power of
-    2: 1 or _LANES): out and sums hold that many copies of the histograms, element r adding
-    to copy r % lanes.
+    key >= half is a positive element's; w = weights[r], or 1 (None). ``copies`` (a power of
+    2: 1 or _COPIES): out and sums hold that many copies of the histograms, element r adding
+    to copy r % copies.
 
     A chunk without ambiguous elements (most of them) takes a loop of the adds alone: fewer
     instructions per element keep more of the adds' cache misses in flight when ``out`` is
-    big (65,536 thresholds at batch 65,536: 83 -> 66 us); with 4 lanes, unrolled by 4 so
+    big (65,536 thresholds at batch 65,536: 83 -> 66 us); with 4 copies, unrolled by 4 so
     that each copy's offset is a constant."""
     if settle:
         for r in range(n):
@@ -372,24 +372,25 @@ def _scatter(y_pred, weights, thresholds, j, start, n, keys, ties, settle, out, 
             if c >= 0:
                 k += M * np.int64(thresholds[U(c)] < s)
             w = 1 if weights is None else weights[U(r)]
-            _add(out, sums, k, w, s, half, r & (lanes - 1))
+            _add(out, sums, k, w, s, half, r & (copies - 1))
         return
     r = 0
-    if lanes == 1:  # the adds alone (65,536 thresholds: bound by out's cache misses)
+    if copies == 1:  # the adds alone (65,536 thresholds: bound by out's cache misses)
         for r in range(n):
             w = 1 if weights is None else weights[U(r)]
             _add(out, sums, keys[U(r)], w, _score(y_pred, sums, start + r, j), half, 0)
         return
-    if lanes == 4:
+    if copies == 4:
         while r + 4 <= n:
-            for lane in range(4):  # unrolled: lane is a constant in each copy of the body
-                q = r + lane
+            for copy in range(4):  # unrolled: each copy's offset is a constant
+                q = r + copy
                 w = 1 if weights is None else weights[U(q)]
-                _add(out, sums, keys[U(q)], w, _score(y_pred, sums, start + q, j), half, lane)
+                _add(out, sums, keys[U(q)], w, _score(y_pred, sums, start + q, j), half, copy)
             r += 4
     while r < n:
         w = 1 if weights is None else weights[U(r)]
-        _add(out, sums, keys[U(r)], w, _score(y_pred, sums, start + r, j), half, r & (lanes - 1))
+        s = _score(y_pred, sums, start + r, j)
+        _add(out, sums, keys[U(r)], w, s, half, r & (copies - 1))
         r += 1
 
 
@@ -407,7 +408,7 @@ def _score_impl(y_pred, sums, i, j):
 @jit
 def _accumulate(
     y_true, y_pred, sample_weight, thresholds, lo, hi, M, flat_out, flat_sums, mode, grid, validate,
-    lanes=1,
+    copies=1,
 ):
     """Adds the batch's columns [lo, hi) to flat_out, a flat (2, T + 1, M) histogram (and to
     flat_sums, flat (T + 1, M), or None), the buckets by ``mode`` (``grid``: the parameters
@@ -464,7 +465,7 @@ def _accumulate(
                 _load_weights(sample_weight, j, start, n, weights)
             _scatter(
                 y_pred, weights, thresholds, j, start, n, keys, ties, settle, flat_out, flat_sums,
-                half, M, lanes,
+                half, M, copies,
             )
     return True
 
@@ -549,24 +550,24 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
         )
         return 0, 0, 0
     # validate as we go, into local histograms added to out at the end
-    lanes = _LANES if 3 * half * _LANES * 8 <= _LANES_BELOW else 1
-    local_out = _local_counts(sample_weight, lanes * 2 * half)
-    local_sums = _local_sums(score_sums, lanes * half)
+    copies = _COPIES if 3 * half * _COPIES * 8 <= _COPIES_BELOW else 1
+    local_out = _local_counts(sample_weight, copies * 2 * half)
+    local_sums = _local_sums(score_sums, copies * half)
     if not _accumulate(
         y_true, y_pred, sample_weight, thresholds, lo, hi, num_counts, local_out, local_sums,
-        mode, grid, True, lanes,
+        mode, grid, True, copies,
     ):
         start = _first_bad_chunk(y_true, y_pred, sample_weight, lo, hi)
         return _first_error(y_true, y_pred, sample_weight, lo, hi, start)
     flat_out = out.reshape(2 * half)
-    for lane in range(lanes):
+    for copy in range(copies):
         for k in range(2 * half):
-            flat_out[U(k)] += local_out[U(lane * 2 * half + k)]
+            flat_out[U(k)] += local_out[U(copy * 2 * half + k)]
     if score_sums is not None:
         flat_sums = score_sums.reshape(half)
-        for lane in range(lanes):
+        for copy in range(copies):
             for k in range(half):
-                flat_sums[U(k)] += local_sums[U(lane * half + k)]
+                flat_sums[U(k)] += local_sums[U(copy * half + k)]
     return 0, 0, 0
 
 
@@ -644,7 +645,8 @@ def _known_grid(thresholds):
     base), whose values then cannot change unless someone sets them writeable again, which
     metricore never does; holding the array keeps its id from being reused."""
     flags = getattr(thresholds, "flags", None)
-    if flags is None or flags.writeable or not flags.owndata or thresholds.ndim != 1 or thresholds.dtype != _F64 or thresholds.shape[0] < 2:
+    if (flags is None or flags.writeable or not flags.owndata or thresholds.ndim != 1
+            or thresholds.dtype != _F64 or thresholds.shape[0] < 2):
         return -1, _NO_GRID
     hit = _known_grids.get(id(thresholds))
     if hit is not None and hit[0] is thresholds:
