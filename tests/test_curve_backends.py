@@ -4,7 +4,8 @@ y_true, strided and broadcast inputs, weights, threshold grids of every kind, an
 code and location, ``out`` and ``score_sums`` untouched).
 
 Batch sizes are chosen to reach each code path of the C++ kernel: small batches (validated in
-a pre-pass), big ones (validated as they are scattered: counts into a local histogram added to
+a pre-pass with weights or sums, else as they are added to ``out``, a bad one's earlier
+chunks then taken back out), big ones (validated as they are scattered: counts into a local histogram added to
 ``out`` at the end, weights straight into ``out``, restored on error), evenly spaced thresholds
 (the vectorized grid) and uneven ones (per-element search).
 """
@@ -391,7 +392,7 @@ def test_score_histogram_big_batches_many_buckets(kernels, rng, layout):
 @pytest.mark.parametrize("bad", ["label", "class", "nan"])
 def test_score_histogram_one_column_errors_many_buckets(kernels, rng, bad):
     """Counts of one column over many buckets from a batch smaller than a few histograms
-    (Numba: validated as they are added straight to out, a bad batch's earlier chunks then
+    (C++: validated as they are added straight to out, a bad batch's earlier chunks then
     taken back out): any error leaves out bit for bit unchanged and names the element, and
     the next batch counts from the unchanged state."""
     n, num = 100_000, 65536
@@ -416,6 +417,43 @@ def test_score_histogram_one_column_errors_many_buckets(kernels, rng, bad):
         assert err == expect
         assert out.tobytes() == before.tobytes()
     _check_hist(_hist_both(kernels, t, p, None, thresholds, 1, 1, sums=False, fast=True))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "fortran", "reversed"])
+@pytest.mark.parametrize("bad", ["label", "class", "nan"])
+def test_score_histogram_errors_undone_many_buckets(kernels, rng, layout, bad):
+    """Unweighted counts without sums from a batch smaller than the histograms are validated
+    as they are added straight to out (C++), every counted column in turn per chunk of rows:
+    an error in a later column of a later chunk takes back the chunks before it and the
+    columns before it in its own chunk, per label (one run per column) and pooled (one
+    flattened run where the layout allows it): out bit for bit unchanged."""
+    n, labels, num = 2000, 3, 4096  # 6,000 elements, 8,194 or more counts
+    thresholds = keras_grid(num)
+    p = rng.random((n, labels)).astype(np.float32)
+    p[::7] = thresholds[rng.integers(0, num, p[::7].shape)]  # on thresholds: ambiguous codes
+    t = rng.integers(0, labels, n) if bad == "class" else _labels(rng, (n, labels), np.uint8)
+    for where, col in ((0, 0), (1000, 2), (1024, 1), (1535, 0), (n - 1, 2)):
+        tt, pp = t.copy(), p.copy()
+        if bad == "class":
+            tt[where] = labels
+            expect = (int(ErrorCode.TRUE_CLASS), where, 0)
+        elif bad == "label":
+            tt[where, col] = 2
+            expect = (int(ErrorCode.BINARY_LABEL), where, col)
+        else:
+            pp[where, col] = np.nan
+            expect = (int(ErrorCode.NAN_SCORE), where, col)
+        tt = _strided(tt, layout) if tt.ndim == 2 else tt
+        for m in (1, labels):
+            out = rng.integers(0, 1 << 40, (2, num + 1, m))
+            before = out.copy()
+            err = tuple(int(e) for e in kernels.score_histogram(
+                tt, _strided(pp, layout), None, thresholds, -1, out, None))
+            assert err == expect
+            assert out.tobytes() == before.tobytes()
+    for m in (1, labels):
+        _check_hist(_hist_both(kernels, _strided(t, layout) if t.ndim == 2 else t,
+                               _strided(p, layout), None, thresholds, -1, m, sums=False))
 
 
 @pytest.mark.parametrize("bad", ["label", "class", "nan", "weight"])
