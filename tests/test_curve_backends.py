@@ -209,6 +209,32 @@ def test_score_histogram_runs_in_one_bucket(kernels, rng, num):
             _check_hist(_hist_both(kernels, t, p, w, thresholds, class_id, m, True, fast=True))
 
 
+def test_score_histogram_hot_buckets_many_thresholds(kernels, rng):
+    """Big unweighted batches over many buckets (uint8 local counts, a count that wraps
+    logged as a carry): buckets that get hundreds of thousands of elements (one
+    count wrapping over a thousand times), positive and negative, scattered plainly and
+    through the settling of ambiguous scores (on a threshold), per label and pooled; then a
+    late bad element after many carries leaves out unchanged."""
+    n, labels, num = 300_000, 2, 16384
+    thresholds = keras_grid(num)
+    p = rng.random((n, labels))
+    pick = rng.random((n, labels))
+    p[pick < 0.5] = 1.0  # the last bucket
+    p[(pick >= 0.5) & (pick < 0.6)] = thresholds[2000]  # float64, on it: settled, bucket 2000
+    t = _labels(rng, (n, labels), np.uint8)
+    t[: n // 2, 0] = 1  # a long run of positives in one column
+    for class_id, m in [(-1, labels), (-1, 1), (1, 1)]:
+        _check_hist(_hist_both(kernels, t, p, None, thresholds, class_id, m, sums=False, fast=True))
+    tt = t.copy()
+    tt[n - 5, 1] = 3
+    for m in (1, labels):
+        out = rng.integers(0, 1 << 40, (2, num + 1, m))
+        before = out.copy()
+        err = tuple(int(e) for e in kernels.score_histogram(tt, p, None, thresholds, -1, out, None))
+        assert err == (int(ErrorCode.BINARY_LABEL), n - 5, 1)
+        assert out.tobytes() == before.tobytes()
+
+
 @pytest.mark.parametrize("kind", ["random", "jittered", "clustered", "far", "huge", "union",
                                   "far_ends", "infinite_ends", "jittered_tight_ends"])
 def test_score_histogram_uneven_thresholds(kernels, rng, kind):
@@ -429,8 +455,8 @@ def test_score_histogram_errors_undone_many_buckets(kernels, rng, layout, bad):
     flattened run where the layout allows it): out bit for bit unchanged."""
     n, labels, num = 2000, 3, 4096  # 6,000 elements, 8,194 or more counts
     thresholds = keras_grid(num)
-    p = rng.random((n, labels)).astype(np.float32)
-    p[::7] = thresholds[rng.integers(0, num, p[::7].shape)]  # on thresholds: ambiguous codes
+    p = rng.random((n, labels))
+    p[::7] = thresholds[rng.integers(0, num, p[::7].shape)]  # float64, on thresholds: settled
     t = rng.integers(0, labels, n) if bad == "class" else _labels(rng, (n, labels), np.uint8)
     for where, col in ((0, 0), (1000, 2), (1024, 1), (1535, 0), (n - 1, 2)):
         tt, pp = t.copy(), p.copy()

@@ -23,18 +23,19 @@
 //     weights or score sums (float adds do not undo exactly) a pre-pass validates the whole
 //     batch first;
 //   * big batches are validated chunk by chunk as they are scattered (a separate pre-pass
-//     would read the whole batch from memory twice). Unweighted counts go to a local uint32
-//     histogram (a small one in kCopies copies, so that runs of elements in one bucket do not
-//     wait on each other's add), added to `out` at the end (and dropped if a chunk turns out
-//     bad); weights go straight to `out`, and score sums to `score_sums`, copied first (O(T),
-//     no more than the batch) and restored if a chunk turns out bad.
+//     would read the whole batch from memory twice). Unweighted counts go to a local
+//     histogram (a small one of uint32 counts in kCopies copies, so that runs of elements in
+//     one bucket do not wait on each other's add; a big one of uint8 counts, logging their
+//     carries, see kNarrowAbove), added to `out` at the end (and dropped if a chunk turns
+//     out bad); weights go straight to `out`, and score sums to `score_sums`, copied first
+//     (O(T), no more than the batch) and restored if a chunk turns out bad.
 // Either way a bad batch is then rescanned in the protocol's order to report its first error.
 //
 // Big batches with many buckets (T = 65,536: a 1 MiB int64 histogram) are bound by the cache
 // more than by arithmetic: nearly every element's scatter misses L1, and the histogram's lines
 // crowd the streamed input out of L2, so that the hardware prefetcher loses its lead and each
-// chunk waits on memory. Hence the uint32 counts (half the footprint) and a software
-// prefetch of the next chunk's rows while the current one is coded and scattered.
+// chunk waits on memory. Hence the uint8 local counts (an eighth of the footprint) and a
+// software prefetch of the rows ahead while the current chunk is coded and scattered.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -132,6 +133,11 @@ constexpr int64_t kPrefetchAbove = 32 * 1024;  // bytes
 // model: most near 0 or 1) then do not wait on each other's add through memory.
 constexpr int64_t kCopies = 4;
 constexpr int64_t kCopiesBelow = 32 * 1024;  // bytes
+// Local count histograms of more than kNarrowAbove bytes as uint32 (more than about an L1)
+// are uint8 counts instead, a count that wraps to 0 logging a carry of 256 (count_one): a
+// quarter of the footprint, for a scatter bound by its cache misses (65,536 thresholds:
+// 128 KiB instead of 512 KiB).
+constexpr int64_t kNarrowAbove = 32 * 1024;  // bytes
 // Small batches into big histograms (validated as they are scattered) prefetch the rows this
 // many chunks ahead: measured best of 1, 2, 4 and 8 (65,536 thresholds, batch 65,536).
 constexpr int64_t kUndoAhead = 2;
@@ -251,16 +257,36 @@ uint32_t near_codes(PV p, int64_t i0, int64_t n, const double* thr, int64_t T, d
   return bad;
 }
 
+// The carries of uint8 counts (the local histograms of big batches over many buckets): the
+// address of each count that wrapped to 0, i.e. that owes 256 more, in an array with room
+// for one per 256 elements of the batch.
+struct CarryLog {
+  uint8_t** next = nullptr;
+};
+
+// c += 1; a uint8 count that wraps to 0 logs its carry (one branch on the add's own flags,
+// rarely taken); wider counts do not wrap (the caller keeps them wide enough).
+template <class Acc>
+inline void count_one(Acc& c, CarryLog* log) {
+  if constexpr (std::is_same_v<Acc, uint8_t>) {
+    if (!MC_LIKELY(++c != 0)) *log->next++ = &c;
+  } else {
+    (void)log;
+    c += 1;
+  }
+}
+
 // The scatter: out[code * M] += weight (and sums[bucket * M] += weight * score), for codes
 // from a validated chunk. `out`/`sums` already point at the run's column m. Grouped: element
 // i goes to the histograms of its group, which start group_base[i] doubles into `sums` and
 // twice that into `out` (out holds two histograms per group, sums one). copy_size: 0, or
 // the size of one copy of out's histograms when out holds kCopies copies (local unweighted
-// counts), element i adding to copy i % kCopies (sums: one copy).
+// counts), element i adding to copy i % kCopies (sums: one copy). log: where uint8 counts
+// log their carries (count_one).
 template <bool Weighted, bool Grid, bool Sums, bool Grouped, class PV, class Acc>
 void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base, PV p,
              int64_t i0, int64_t n, const BucketGrid& grid, const double* thr, int32_t B,
-             int64_t M, Acc* out, double* sums, int64_t copy_size) {
+             int64_t M, Acc* out, double* sums, int64_t copy_size, CarryLog* log) {
   auto code = [&](int64_t i) {
     int32_t v = codes[i];
     if constexpr (Grid) {
@@ -296,7 +322,7 @@ void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base
       if constexpr (Weighted) {
         o[v] += wbuf[i];
       } else {
-        o[v] += 1;
+        count_one(o[v], log);
       }
     }
     return;
@@ -308,7 +334,7 @@ void scatter(const int32_t* codes, const double* wbuf, const int64_t* group_base
     if constexpr (Weighted) {
       out[2 * base + copy + int64_t(v) * M] += wbuf[i];
     } else {
-      out[2 * base + copy + int64_t(v) * M] += 1;
+      count_one(out[2 * base + copy + int64_t(v) * M], log);
     }
     if constexpr (Sums) {
       const int32_t b = v >= B ? v - B : v;
@@ -451,7 +477,8 @@ uint32_t check(int isa, const R& r, bool class_ids, int32_t C, int64_t i0, int64
 template <bool Weighted, class R, class Acc>
 void scatter_chunk(const BucketCoder& coder, const R& r, const int32_t* codes,
                    const double* wbuf, const int64_t* group_base, int64_t i0, int64_t n,
-                   int32_t B, int64_t M, Acc* out, double* sums, int64_t copy_size = 0) {
+                   int32_t B, int64_t M, Acc* out, double* sums, int64_t copy_size = 0,
+                   CarryLog* log = nullptr) {
   Acc* o = out + r.m;
   double* s = sums ? sums + r.m : nullptr;
   const BucketGrid& g = coder.grid;
@@ -463,7 +490,7 @@ void scatter_chunk(const BucketCoder& coder, const R& r, const int32_t* codes,
             with_flag(group_base != nullptr, [&](auto grouped) {
               scatter<Weighted, decltype(resolve)::value, decltype(with_sums)::value,
                       decltype(grouped)::value>(codes, wbuf, group_base, pv, i0, n, g, thr, B,
-                                                M, o, s, copy_size);
+                                                M, o, s, copy_size, log);
             });
           });
         });
@@ -612,13 +639,25 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   const bool local = !Weighted && N * (j1 - j0) <= int64_t(UINT32_MAX);
   const int64_t count_bytes = local ? sizeof(uint32_t) : sizeof(Acc);
   const bool prefetch = out_size * count_bytes + sums_size * 8 > kPrefetchAbove;
-  // Small local histograms in kCopies copies (see kCopies).
+  // Small local histograms in kCopies copies (see kCopies); big ones in uint8 counts (see
+  // kNarrowAbove).
   const int64_t copies =
       local && kCopies * out_size * int64_t(sizeof(uint32_t)) <= kCopiesBelow ? kCopies : 1;
+  const bool narrow = local && out_size * int64_t(sizeof(uint32_t)) > kNarrowAbove;
   std::vector<uint32_t> counts;
+  std::vector<uint8_t> narrow_counts;
+  std::vector<uint8_t*> carries;
+  CarryLog log;
   std::vector<Acc> out_copy;
-  if (local) counts.assign(static_cast<size_t>(copies * out_size), 0);
-  else out_copy.assign(out, out + out_size);
+  if (narrow) {
+    narrow_counts.assign(static_cast<size_t>(out_size), 0);
+    carries.resize(static_cast<size_t>(N * (j1 - j0) / 256 + 1));
+    log.next = carries.data();
+  } else if (local) {
+    counts.assign(static_cast<size_t>(copies * out_size), 0);
+  } else {
+    out_copy.assign(out, out + out_size);
+  }
   std::vector<double> sums_copy(sums, sums + sums_size);
   for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
     const int64_t n = std::min(chunk, run_length - i0);
@@ -629,6 +668,13 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
         std::copy(sums_copy.begin(), sums_copy.end(), sums);
         return first_error();
       }
+      if constexpr (!Weighted) {
+        if (narrow) {
+          scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M,
+                                  narrow_counts.data(), sums, 0, &log);
+          continue;
+        }
+      }
       if (local)
         scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, counts.data(), sums,
                                 copies > 1 ? out_size : 0);
@@ -636,10 +682,14 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
         scatter_chunk<Weighted>(coder, r, codes, wbuf, nullptr, i0, n, B, M, out, sums);
     }
   }
-  if (local)
+  if (narrow) {
+    for (int64_t k = 0; k < out_size; ++k) out[k] += narrow_counts[static_cast<size_t>(k)];
+    for (uint8_t** c = carries.data(); c != log.next; ++c) out[*c - narrow_counts.data()] += 256;
+  } else if (local) {
     for (int64_t c = 0; c < copies; ++c)
       for (int64_t k = 0; k < out_size; ++k)
         out[k] += counts[static_cast<size_t>(c * out_size + k)];
+  }
   return {};
 }
 
