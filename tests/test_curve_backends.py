@@ -5,9 +5,10 @@ code and location, ``out`` and ``score_sums`` untouched).
 
 Batch sizes are chosen to reach each code path of the C++ kernel: small batches (validated in
 a pre-pass with weights or sums, else as they are added to ``out``, a bad one's earlier
-chunks then taken back out), big ones (validated as they are scattered: counts into a local histogram added to
-``out`` at the end, weights straight into ``out``, restored on error), evenly spaced thresholds
-(the vectorized grid) and uneven ones (per-element search).
+chunks then taken back out), big ones (validated as they are scattered: counts into a local
+histogram added to ``out`` at the end, uint8 counts with carries for many buckets, weights
+straight into ``out``, restored on error), evenly spaced thresholds (the vectorized grid)
+and uneven ones (per-element search).
 """
 
 import numpy as np

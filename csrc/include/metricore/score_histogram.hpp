@@ -138,9 +138,10 @@ constexpr int64_t kCopiesBelow = 32 * 1024;  // bytes
 // quarter of the footprint, for a scatter bound by its cache misses (65,536 thresholds:
 // 128 KiB instead of 512 KiB).
 constexpr int64_t kNarrowAbove = 32 * 1024;  // bytes
-// Small batches into big histograms (validated as they are scattered) prefetch the rows this
-// many chunks ahead: measured best of 1, 2, 4 and 8 (65,536 thresholds, batch 65,536).
-constexpr int64_t kUndoAhead = 2;
+// Small batches into big histograms (straight into out, validated as they are scattered)
+// prefetch the rows this many chunks ahead: measured best of 1, 2, 4 and 8 (65,536
+// thresholds, batch 65,536).
+constexpr int64_t kDirectAhead = 2;
 
 // Prefetches rows [r0, r1) (clipped to the view) x columns [c0, c1) of `a` into every cache
 // level, if their bytes are dense: they span at most about twice what the block holds (a
@@ -594,10 +595,11 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
   const bool backup = N * (j1 - j0) >= out_size + sums_size;
   if (!backup) {
     // Unweighted counts without sums are validated as they are scattered, and a bad chunk's
-    // predecessors subtracted again (exact for integers); the rows kUndoAhead chunks ahead are
-    // prefetched when out is big, so that reading the batch from memory overlaps the
-    // scatter's cache misses. Weights and sums (float adds do not undo exactly) get a
-    // pre-pass that validates everything before out is touched.
+    // predecessors subtracted again (exact for integers); the rows kDirectAhead chunks ahead
+    // are prefetched when out is big, so that reading the batch from memory overlaps the
+    // scatter's cache misses (a pre-pass read it all first, and the scatter then ran alone).
+    // Weights and sums (float adds do not undo exactly) get a pre-pass that validates
+    // everything before out is touched.
     const bool validate_first = Weighted || sums;
     if (validate_first) {
       for (const RunT& r : runs) {
@@ -611,7 +613,7 @@ Error score_histogram(const Strided2<LT>& yt, bool class_ids, const Strided2<ST>
     for (int64_t i0 = 0; i0 < run_length; i0 += chunk) {
       const int64_t n = std::min(chunk, run_length - i0);
       if (prefetch) {
-        const int64_t ahead = i0 + kUndoAhead * chunk;
+        const int64_t ahead = i0 + kDirectAhead * chunk;
         prefetch_rows(ahead, std::min(ahead + chunk, run_length));
       }
       for (size_t ri = 0; ri < runs.size(); ++ri) {

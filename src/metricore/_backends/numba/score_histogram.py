@@ -29,8 +29,9 @@ thresholds and the size of the batch, from:
 * uniform thresholds (Keras' AUC grid, ``linspace``; set up in O(T), vectorized): with
   u = (s - t[0]) * (T - 1) / (t[T-1] - t[0]), the same rounded arithmetic puts threshold k
   at u_k = k within delta (measured, at most 0.05), and it is monotone, so u < u_k implies
-  s < t[k] and u > u_k implies s > t[k]: the bucket is ceil(u), clamped to [0, T], unless u
-  is within delta of an index c, when it is c + (t[c] < s). Loop K is branch-free and
+  s < t[k] and u > u_k implies s > t[k]: the bucket is the number of k below u - delta,
+  unless a threshold c lies within delta of u, when it is c + (t[c] < s) (two truncations
+  and a compare, ``_uniform_bucket``). Loop K is branch-free and
   vectorized (no table); the rare ambiguous elements (a fraction 2 delta of evenly spread
   scores) are settled in loop S with one comparison. Keras' grid has its ends -eps and
   1 + eps off the grid of the others, by eps * (T - 1) in u: at many thresholds that makes
@@ -152,27 +153,32 @@ def _uniform_bucket(s, grid, ends):
     """(bucket, c): the bucket of score s (float64) among uniform thresholds (``grid`` from
     ``_uniform_grid``; ``ends``: _UNIFORM_ENDS mode), exact unless c >= 0, when the element
     is in bucket + (thresholds[c] < s). Branch-free; a NaN score gives bucket 0 (it is never
-    counted)."""
+    counted).
+
+    The n fitted thresholds sit at u_k = k within delta, so with d a little above delta,
+    the k < b1 = floor(u + 1 - d) are surely below s and the k >= b2 = floor(u + 1 + d)
+    surely above (u_k <= k + delta < u, resp. u_k >= k - delta > u, and u is monotone in
+    s); 2d < 1 leaves at most one threshold between, c = b1 when b2 = b1 + 1. ``slack``
+    (a few ulps of n) covers the rounding of u + 1 -+ d; u is clamped to [-0.5, n - 0.5],
+    beyond which every fitted threshold is on one side (also NaN, to -0.5), so that both
+    floors are truncations of values >= 0.45. No rounding instruction and one compare:
+    the update of 2^20 elements took 15% (65,536 thresholds) to 23% (200) less time than
+    with u rounded to the nearest index and its distance tested (the C++ twin's
+    bucket_grid_code works the same way). In ends mode t[0] and t[T-1] add a count each when
+    below s, and the fitted threshold k is t[k + 1]."""
     lo, scale, delta, top, first, last = grid
-    # Ends: above the last threshold the bucket is T, settled (an ambiguous c there would add
-    # t[c] < s = 1, past the histogram); at or below the first, c's threshold is above s and
-    # settling adds 0. (A bound, not a branch in the loop: that would stop it vectorizing.)
-    settled_above = last if ends else np.inf
+    slack = (top + 2.0) * 4.440892098500626e-16  # (n + 2) * 2^-51
+    below = 1.0 - (delta + slack)
+    above = 1.0 + (delta + slack)
     u = (s - lo) * scale
-    u = u if u > -1.0 else -1.0  # also maps NaN to -1
-    u = u if u < top else top
-    c = np.floor(u + 0.5)
-    ambiguous = (abs(u - c) <= delta) & (c >= 0.0) & (c < top) & (s <= settled_above)
-    b = c if ambiguous else np.ceil(u)
-    b = b if b > 0.0 else 0.0
+    u = u if u > -0.5 else -0.5  # also maps NaN to -0.5
+    u = u if u < top - 0.5 else top - 0.5
+    b1 = np.int64(u + below)
+    b2 = np.int64(u + above)
     if ends:
-        # t[0] < s <= t[T-1]: above t[0] and b of the others; else the first or last bucket.
-        # (Blends: cheaper in vector lanes than adding compare masks.) The c-th fitted
-        # threshold is t[c + 1].
-        b = b + 1.0 if first < s else 0.0
-        b = top + 2.0 if last < s else b
-        c += 1.0
-    return np.int64(b), np.int64(c) if ambiguous else np.int64(-1)
+        e = np.int64(first < s) + np.int64(last < s)
+        return b1 + e, b1 + 1 if b1 != b2 else np.int64(-1)
+    return b1, b1 if b1 != b2 else np.int64(-1)
 
 
 @jit
@@ -605,9 +611,12 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
     else:
         mode, grid = _uniform_grid(thresholds)
     half = (num_thresholds + 1) * num_counts
+    # big unweighted histograms count into uint8 local counts: zeroed and added cheaply
+    # enough to pay from a batch of the state's size (not _FUSE_RATIO times it)
+    narrow = sample_weight is None and score_sums is None and 2 * half * 4 > _NARROW_ABOVE
     fuse = (
         ((mode == _UNIFORM) | (mode == _UNIFORM_ENDS))
-        & (num_elements >= _FUSE_RATIO * (out.size + _size(score_sums)))
+        & (num_elements >= (1 if narrow else _FUSE_RATIO) * (out.size + _size(score_sums)))
         & (num_elements < 1 << 31)
     )
     if not fuse:  # validate first, then add straight to out
@@ -621,7 +630,7 @@ def _score_histogram_kernel(y_true, y_pred, sample_weight, thresholds, class_id,
         return 0, 0, 0
     # validate as we go, into local histograms added to out at the end
     copies = _COPIES if 3 * half * _COPIES * 8 <= _COPIES_BELOW else 1
-    if sample_weight is None and score_sums is None and 2 * half * 4 > _NARROW_ABOVE:
+    if narrow:
         if not _narrow_counts(
             y_true, y_pred, thresholds, lo, hi, num_counts, out.reshape(2 * half), mode, grid,
             num_elements,
